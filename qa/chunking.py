@@ -1,0 +1,153 @@
+"""Chunking: speaker turns into retrievable passages, long turns split at sentence boundaries."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from qa.text import collapse_whitespace, sentence_spans, trim_span, word_count
+from qa.transcripts import Transcript, Turn
+
+# The model reads at most 256 word-pieces; about 200 words fill that, so longer turns are split.
+MAX_WORDS = 200
+QUESTION_PREVIEW_WORDS = 40
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage to retrieve: a whole turn or a run of its sentences, with offsets into the raw file."""
+
+    chunk_id: int
+    doc_id: str
+    turn: int
+    part: int
+    speaker: str | None
+    start: int
+    end: int
+    text: str
+    is_question: bool = False
+    # The question this passage answers, if it is a reply (shortened, whitespace collapsed).
+    question_turn: int | None = None
+    question: str | None = None
+
+
+# Stage directions and editorial marks, which carry no content of their own.
+_STAGE_DIRECTION = re.compile(r"\((?:[^()]{0,60})\)|\\?\[[^\]]{0,60}\\?\]")
+_FILLER_WORDS = frozenset(
+    """thank thanks you very much go ahead yeah sure okay ok all right alright great good hi hello
+    everyone sir ma'am please next question mm-hmm uh um so well oh appreciate it bye""".split()
+)
+_STRIP = ".,!?;:\u2014\u2013-\"'\u201c\u201d\u2019()"
+
+
+def is_content_free(text: str) -> bool:
+    """True for turns like 'Thank you.', 'Go ahead, Steve.', '(Laughter.)' that answer nothing."""
+    words = [w.strip(_STRIP) for w in _STAGE_DIRECTION.sub(" ", text).split()]
+    words = [w for w in words if w]
+    fillers = sum(w.lower() in _FILLER_WORDS for w in words)
+    names = sum(w[0].isupper() and w.lower() not in _FILLER_WORDS for w in words)
+    # Fillers, plus at most one name being thanked or called on; "No, it did not come up." stays.
+    if not words:
+        return True
+    return fillers >= 1 and fillers + names == len(words) and names <= 1 and len(words) <= 8
+
+
+def _split_turn(raw: str, turn: Turn) -> list[tuple[int, int]]:
+    """Offsets of the pieces of a turn: itself if short, else balanced runs of whole sentences."""
+    words = word_count(raw[turn.start : turn.end])
+    if words <= MAX_WORDS:
+        return [(turn.start, turn.end)]
+    sentences = sentence_spans(raw, turn.start, turn.end)
+    pieces = math.ceil(words / MAX_WORDS)
+    target = words / pieces
+    groups: list[tuple[int, int]] = []
+    group_start: int | None = None
+    group_words = 0
+    for start, end in sentences:
+        sentence_words = word_count(raw[start:end])
+        if group_start is not None and group_words + sentence_words > MAX_WORDS:
+            groups.append((group_start, last_end))
+            group_start, group_words = None, 0
+        if group_start is None:
+            group_start = start
+        group_words += sentence_words
+        last_end = end
+        if group_words >= target:
+            groups.append((group_start, last_end))
+            group_start, group_words = None, 0
+    if group_start is not None:
+        groups.append((group_start, last_end))
+    # A run-on "sentence" longer than the limit is cut at word boundaries so no words are lost.
+    result: list[tuple[int, int]] = []
+    for start, end in groups:
+        result.extend(_cut_words(raw, start, end))
+    return result
+
+
+def _cut_words(raw: str, start: int, end: int) -> list[tuple[int, int]]:
+    tokens = list(re.finditer(r"\S+", raw[start:end]))
+    if len(tokens) <= MAX_WORDS:
+        return [(start, end)]
+    pieces = math.ceil(len(tokens) / MAX_WORDS)
+    size = math.ceil(len(tokens) / pieces)
+    spans = []
+    for i in range(0, len(tokens), size):
+        group = tokens[i : i + size]
+        spans.append((start + group[0].start(), start + group[-1].end()))
+    return spans
+
+
+def shorten(text: str, words: int = QUESTION_PREVIEW_WORDS) -> str:
+    parts = text.split()
+    return " ".join(parts) if len(parts) <= words else " ".join(parts[:words]) + " \u2026"
+
+
+def chunk_transcript(transcript: Transcript, first_id: int = 0) -> list[Chunk]:
+    """The chunks of one transcript, numbered from ``first_id``."""
+    raw = transcript.raw
+    chunks: list[Chunk] = []
+    for turn in transcript.turns:
+        turn_text = raw[turn.start : turn.end]
+        if is_content_free(turn_text):
+            continue
+        question = None
+        if turn.question_turn is not None:
+            question_turn = transcript.turns[turn.question_turn]
+            question = shorten(raw[question_turn.start : question_turn.end])
+        for part, (start, end) in enumerate(_split_turn(raw, turn)):
+            start, end = trim_span(raw, start, end)
+            if start >= end:
+                continue
+            chunks.append(
+                Chunk(
+                    chunk_id=first_id + len(chunks),
+                    doc_id=transcript.doc_id,
+                    turn=turn.index,
+                    part=part,
+                    speaker=turn.speaker,
+                    start=start,
+                    end=end,
+                    text=collapse_whitespace(raw[start:end]),
+                    is_question=turn.is_question,
+                    question_turn=turn.question_turn,
+                    question=question,
+                )
+            )
+    return chunks
+
+
+def chunk_all(transcripts: list[Transcript]) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for transcript in transcripts:
+        chunks.extend(chunk_transcript(transcript, first_id=len(chunks)))
+    return chunks
+
+
+_MARKUP = re.compile(r"</?s>|\\(?=[\[\]_*])")
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What the encoder reads for a chunk: the passage without markup and struck-out words."""
+    text = re.sub(r"<s>.*?</s>", " ", chunk.text)
+    return collapse_whitespace(_MARKUP.sub("", text))

@@ -1,0 +1,44 @@
+"""Settings: paths, model and limits, read once from the environment and overridden by CLI flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. ``QA_*`` environment variables set the defaults; flags win."""
+
+    index_dir: Path = PROJECT_ROOT / "index"
+    sources: tuple[Path, ...] = (PROJECT_ROOT / "seeds",)
+    model: str = DEFAULT_MODEL
+    batch_size: int = 32
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_question_chars: int = 1000
+    max_k: int = 50
+    default_k: int = 5
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        settings = cls()
+        if env.get("QA_INDEX"):
+            settings = replace(settings, index_dir=Path(env["QA_INDEX"]))
+        if env.get("QA_MODEL"):
+            settings = replace(settings, model=env["QA_MODEL"])
+        if env.get("QA_SOURCES"):
+            paths = tuple(Path(p) for p in env["QA_SOURCES"].split(os.pathsep) if p)
+            settings = replace(settings, sources=paths)
+        if env.get("QA_BATCH_SIZE"):
+            settings = replace(settings, batch_size=int(env["QA_BATCH_SIZE"]))
+        return settings
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with the given fields replaced; ``None`` values (flags not given) are ignored."""
+        return replace(self, **{key: value for key, value in changes.items() if value is not None})

@@ -1,0 +1,443 @@
+"""Transcript parsing: files in several briefing formats into metadata and speaker turns with offsets."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date as Date
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from qa.text import trim_span
+
+REPORTER = "Reporter"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One speaker's uninterrupted contribution; ``start``/``end`` are offsets into the raw file."""
+
+    index: int
+    speaker: str | None
+    start: int
+    end: int
+    is_question: bool = False
+    # For an answer: the index of the question turn it replies to.
+    question_turn: int | None = None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A parsed file: metadata, the raw text exactly as decoded, and its turns."""
+
+    doc_id: str
+    path: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    raw: str
+    turns: tuple[Turn, ...]
+    format: str
+    content_hash: str = field(default="")
+
+    def turn_text(self, turn: Turn) -> str:
+        return self.raw[turn.start : turn.end]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that could not be read as a transcript, and why."""
+
+    path: str
+    reason: str
+
+
+class TranscriptError(ValueError):
+    """A file that is not a readable transcript (empty, binary, not UTF-8)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading files
+
+_TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
+
+
+def iter_source_files(root: Path) -> Iterator[Path]:
+    """The candidate transcript files below ``root``, in a stable order."""
+    if root.is_file():
+        yield root
+        return
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts):
+            if path.suffix.lower() in _TEXT_SUFFIXES:
+                yield path
+
+
+def decode(data: bytes, name: str) -> str:
+    """Decode a file's bytes as UTF-8, refusing empty, binary and non-UTF-8 content."""
+    if not data.strip():
+        raise TranscriptError(f"{name}: empty file")
+    if b"\x00" in data:
+        raise TranscriptError(f"{name}: binary file (contains NUL bytes)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TranscriptError(f"{name}: not valid UTF-8 (byte {error.start})") from None
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_doc_id(relative_path: str) -> str:
+    """A URL-safe, readable id from a file's relative path (its stem, folders joined with '__')."""
+    stem = str(Path(relative_path).with_suffix(""))
+    doc_id = re.sub(r"[^A-Za-z0-9._-]+", "-", stem.replace("/", "__")).strip("-.")
+    return doc_id or "document"
+
+
+def load_transcript(path: Path, root: Path | None = None) -> Transcript:
+    """Read and parse one file; ``root`` is the folder the file's ``path`` is given relative to."""
+    relative = path.name if root is None or root == path else str(path.relative_to(root))
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise TranscriptError(f"{relative}: cannot be read ({error.strerror or error})") from None
+    raw = decode(data, relative)
+    return parse(raw, relative, content_hash(data))
+
+
+def load_folder(roots: Iterable[Path]) -> tuple[list[Transcript], list[Skipped]]:
+    """Parse every transcript below the given folders; bad files are reported, not fatal."""
+    transcripts: list[Transcript] = []
+    skipped: list[Skipped] = []
+    seen_ids: dict[str, str] = {}
+    for root in roots:
+        if not root.exists():
+            raise FileNotFoundError(f"source folder not found: {root}")
+        base = root if root.is_dir() else root.parent
+        for path in iter_source_files(root):
+            relative = str(path.relative_to(base))
+            try:
+                transcript = load_transcript(path, base)
+            except TranscriptError as error:
+                skipped.append(Skipped(relative, str(error).removeprefix(f"{relative}: ")))
+                continue
+            if transcript.doc_id in seen_ids:
+                skipped.append(
+                    Skipped(relative, f"same document id as {seen_ids[transcript.doc_id]}")
+                )
+                continue
+            seen_ids[transcript.doc_id] = relative
+            transcripts.append(transcript)
+    return transcripts, skipped
+
+
+# ---------------------------------------------------------------------------------------------
+# Format detection and dispatch
+
+
+def parse(raw: str, relative_path: str, digest: str = "") -> Transcript:
+    """Parse decoded text into a Transcript, choosing the parser from the text's shape."""
+    doc_id = make_doc_id(relative_path)
+    fallback_title = Path(relative_path).stem
+    file_date = _date_from_name(relative_path)
+    digest = digest or content_hash(raw.encode("utf-8"))
+
+    front = _front_matter(raw)
+    if front is not None:
+        meta, body_start = front
+        turns = _inline_turns(raw, body_start)
+        return Transcript(
+            doc_id=doc_id,
+            path=relative_path,
+            title=_clean_title(meta.get("title")) or fallback_title,
+            date=_iso_date(meta.get("date")) or file_date,
+            source=_host(meta.get("source_url")),
+            url=_str_or_none(meta.get("source_url")),
+            raw=raw,
+            turns=turns,
+            format="front-matter",
+            content_hash=digest,
+        )
+
+    scio = _scio_header(raw)
+    if scio is not None:
+        title, source, day, body_start = scio
+        return Transcript(
+            doc_id=doc_id,
+            path=relative_path,
+            title=title or fallback_title,
+            date=day or file_date,
+            source=source,
+            url=None,
+            raw=raw,
+            turns=_block_turns(raw, body_start),
+            format="scio",
+            content_hash=digest,
+        )
+
+    # Unknown files: speaker labels if the text has them, plain paragraphs otherwise.
+    if len(_INLINE_LABEL.findall(raw)) >= 2:
+        turns, fmt = _inline_turns(raw, 0), "inline-speakers"
+    elif len([m for m in _BLOCK_LABEL.finditer(raw) if _is_name(m.group("name"))]) >= 2:
+        turns, fmt = _block_turns(raw, 0), "block-speakers"
+    else:
+        turns, fmt = _paragraph_turns(raw, 0, len(raw)), "paragraphs"
+    return Transcript(
+        doc_id=doc_id,
+        path=relative_path,
+        title=fallback_title,
+        date=file_date,
+        source=None,
+        url=None,
+        raw=raw,
+        turns=turns,
+        format=fmt,
+        content_hash=digest,
+    )
+
+
+def _str_or_none(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _date_from_name(relative_path: str) -> str | None:
+    match = re.match(r"(\d{4}-\d{2}-\d{2})(?!\d)", Path(relative_path).name)
+    return _iso_date(match.group(1)) if match else None
+
+
+def _iso_date(value: object) -> str | None:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, Date):
+        return value.isoformat()
+    text = _str_or_none(value)
+    if text is None:
+        return None
+    for fmt in ("%Y-%m-%d", "%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%Y/%m/%d"):
+        try:
+            return datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+def _host(url: object) -> str | None:
+    text = _str_or_none(url)
+    if not text:
+        return None
+    match = re.match(r"[a-z]+://([^/:]+)", text)
+    return match.group(1).removeprefix("www.") if match else None
+
+
+def _clean_title(value: object) -> str | None:
+    text = _str_or_none(value)
+    return " ".join(text.split()) if text else None
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML front matter (the White House scrape, and Markdown archives in general)
+
+_FRONT_MATTER = re.compile(r"\A(?:\ufeff)?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+
+
+def _front_matter(raw: str) -> tuple[dict, int] | None:
+    match = _FRONT_MATTER.match(raw)
+    if not match:
+        return None
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        return None
+    if not isinstance(meta, dict):
+        return None
+    return meta, match.end()
+
+
+# ---------------------------------------------------------------------------------------------
+# Inline speaker labels: "MS. PSAKI:  Good afternoon." and reporters' bare "Q   Thanks."
+
+_WS = "[ \\t\\u00a0]"
+_INLINE_LABEL = re.compile(
+    rf"^{_WS}*(?P<label>[A-Z][A-Z.'\u2019-]*(?:{_WS}[A-Z0-9#(][A-Z0-9.'\u2019#()-]*){{0,5}}):(?={_WS}|\r?$)"
+    rf"|^{_WS}*(?P<q>Q)(?:{_WS}+(?=[^a-z\s])|{_WS}*(?=\r?$))",
+    re.M,
+)
+_TIME_LINE = re.compile(rf"^{_WS}*\d{{1,2}}:\d{{2}}{_WS}+[AP]\.?M\.?(?:{_WS}+[A-Z]{{2,4}})?{_WS}*$", re.M)
+
+_HONORIFIC_CASE = re.compile(r"\bMc([a-z])")
+
+
+def display_speaker(label: str) -> str:
+    """'MS. JEAN-PIERRE' -> 'Ms. Jean-Pierre'; 'SENIOR ADMINISTRATION OFFICIAL' kept readable."""
+    label = " ".join(label.replace("\u00a0", " ").split())
+    if label == "Q":
+        return REPORTER
+    if label.isupper():
+        label = label.title()
+        label = _HONORIFIC_CASE.sub(lambda m: "Mc" + m.group(1).upper(), label)
+        label = re.sub(r"(?<=\w)['\u2019]S\b", lambda m: m.group(0).lower(), label)
+    return label
+
+
+def _inline_turns(raw: str, body_start: int) -> tuple[Turn, ...]:
+    labels = [m for m in _INLINE_LABEL.finditer(raw, body_start) if m.group("q") or _is_label(m.group("label"))]
+    spans: list[tuple[str | None, int, int, bool]] = []
+    if labels:
+        preamble_end = labels[0].start()
+        for turn in _paragraph_turns(raw, body_start, preamble_end):
+            if not _is_preamble(raw[turn.start : turn.end]):
+                spans.append((None, turn.start, turn.end, False))
+    else:
+        return _paragraph_turns(raw, body_start, len(raw))
+    for position, match in enumerate(labels):
+        content_start = match.end()
+        content_end = labels[position + 1].start() if position + 1 < len(labels) else len(raw)
+        content_end = _strip_trailing_time(raw, content_start, content_end)
+        start, end = trim_span(raw, content_start, content_end)
+        is_question = match.group("q") is not None
+        speaker = REPORTER if is_question else display_speaker(match.group("label"))
+        spans.append((speaker, start, end, is_question))
+    return _number_turns(spans)
+
+
+def _is_label(label: str) -> bool:
+    letters = [c for c in label if c.isalpha()]
+    return len(letters) >= 2 and label.upper() == label
+
+
+def _is_preamble(text: str) -> bool:
+    """Venue and start-time lines that open a White House transcript carry no content."""
+    lines = [line.strip(" \t\u00a0") for line in text.splitlines()]
+    return all(not line or _TIME_LINE.fullmatch(line) or len(line.split()) <= 8 for line in lines)
+
+
+def _strip_trailing_time(raw: str, start: int, end: int) -> int:
+    """Drop a closing '2:37 P.M. EST' line, which belongs to no speaker."""
+    tail = raw[start:end].rstrip()
+    last_newline = tail.rfind("\n")
+    if last_newline >= 0 and _TIME_LINE.fullmatch(tail[last_newline + 1 :].rstrip("\r")):
+        return start + last_newline
+    return end
+
+
+def _number_turns(spans: list[tuple[str | None, int, int, bool]]) -> tuple[Turn, ...]:
+    """Give turns their index and link each answer to the question it follows."""
+    turns: list[Turn] = []
+    last_question: int | None = None
+    for speaker, start, end, is_question in spans:
+        if start >= end:
+            continue
+        index = len(turns)
+        if is_question:
+            last_question = index
+        turns.append(
+            Turn(
+                index=index,
+                speaker=speaker,
+                start=start,
+                end=end,
+                is_question=is_question,
+                question_turn=None if is_question else last_question,
+            )
+        )
+    return tuple(turns)
+
+
+# ---------------------------------------------------------------------------------------------
+# SCIO pages: breadcrumb, title, "China.org.cn | October 22, 2025", then "Name:" lines
+
+_SOURCE_DATE_LINE = re.compile(
+    r"^[ \t\u00a0]*(?P<source>[^|\n]{2,60}?)[ \t\u00a0]*\|[ \t\u00a0]*"
+    r"(?P<date>(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+    r"[ \t\u00a0]+\d{1,2},[ \t\u00a0]*\d{4})[ \t\u00a0]*\r?$",
+    re.M,
+)
+_BREADCRUMB = re.compile(r"Press Room|Press Conference|Transcripts|Home\s*>", re.I)
+_PAGINATION = re.compile(r"^[ \t\u00a0]*<(?:[ \t\u00a0]*\d+)+[ \t\u00a0]*>[ \t\u00a0]*\r?$", re.M)
+_BLOCK_LABEL = re.compile(r"^[ \t\u00a0]*(?P<name>[^\s:][^:\n]{0,79}?)[ \t\u00a0]*:[ \t\u00a0]*\r?$", re.M)
+_NAME_CONNECTORS = {"of", "and", "the", "for", "on", "in", "de", "la", "du", "da", "van", "von", "bin", "al", "&"}
+
+
+def _scio_header(raw: str) -> tuple[str | None, str | None, str | None, int] | None:
+    head = raw[:3000]
+    match = _SOURCE_DATE_LINE.search(head)
+    if not match:
+        return None
+    before = [line.strip(" \t\u00a0\r") for line in head[: match.start()].splitlines()]
+    before = [line for line in before if line]
+    title_lines = [line for line in before if not _BREADCRUMB.search(line) or len(before) == 1]
+    title = title_lines[-1] if title_lines else None
+    day = _iso_date(" ".join(match.group("date").split()))
+    return title, match.group("source").strip(), day, match.end()
+
+
+def _is_name(name: str) -> bool:
+    """Whether a line ending in ':' is a speaker or outlet name rather than prose."""
+    words = name.replace("\u00a0", " ").split()
+    if not 1 <= len(words) <= 8 or re.search(r"[.!?;,\"]$|[!?;]", name):
+        return False
+    return all(word[0].isupper() or word[0].isdigit() or word.lower() in _NAME_CONNECTORS or word[0] in "(" for word in words)
+
+
+def _block_turns(raw: str, body_start: int) -> tuple[Turn, ...]:
+    body_end = len(raw)
+    footer = _PAGINATION.search(raw, body_start)
+    if footer:
+        body_end = footer.start()
+    labels = [m for m in _BLOCK_LABEL.finditer(raw, body_start, body_end) if _is_name(m.group("name"))]
+    if not labels:
+        return _paragraph_turns(raw, body_start, body_end)
+    spans: list[tuple[str | None, int, int, bool]] = []
+    for turn in _paragraph_turns(raw, body_start, labels[0].start()):
+        spans.append((None, turn.start, turn.end, False))
+    for position, match in enumerate(labels):
+        content_end = labels[position + 1].start() if position + 1 < len(labels) else body_end
+        start, end = trim_span(raw, match.end(), content_end)
+        speaker = " ".join(match.group("name").split())
+        spans.append((speaker, start, end, False))
+    return _number_turns(_mark_questions(raw, spans))
+
+
+_OUTLET_WORDS = re.compile(
+    r"\b(?:News|Daily|Times|TV|Television|Radio|Press|Post|Magazine|Journal|Agency|Media|Network|"
+    r"Reuters|Bloomberg|Xinhua|CCTV|CGTN|Phoenix|Observer|Weekly|Review|Herald|Tribune|Global|"
+    r"Economic|Financial|Channel|Broadcast\w*|Outlook|Paper|Online|\.com|Correspondent|Reporter)\b",
+    re.I,
+)
+
+
+def _mark_questions(raw: str, spans: list[tuple[str | None, int, int, bool]]) -> list[tuple[str | None, int, int, bool]]:
+    """In block-label transcripts reporters are named by outlet: a turn by an outlet that asks is a question."""
+    marked = []
+    for speaker, start, end, _ in spans:
+        text = raw[start:end]
+        asks = "?" in text
+        is_outlet = bool(speaker and _OUTLET_WORDS.search(speaker))
+        marked.append((speaker, start, end, bool(speaker) and asks and is_outlet))
+    return marked
+
+
+# ---------------------------------------------------------------------------------------------
+# Paragraphs: narrative reports and any other text
+
+_PARAGRAPH = re.compile(r"\S(?:.|\n(?![ \t\u00a0\r]*(?:\n|\Z)))*")
+
+
+def _paragraph_turns(raw: str, start: int, end: int) -> tuple[Turn, ...]:
+    spans: list[tuple[str | None, int, int, bool]] = []
+    for match in _PARAGRAPH.finditer(raw, start, end):
+        para_start, para_end = trim_span(raw, match.start(), match.end())
+        if _PAGINATION.fullmatch(raw[para_start:para_end]):
+            continue
+        spans.append((None, para_start, para_end, False))
+    return _number_turns(spans)
