@@ -38,6 +38,14 @@ class Encoder:
 
     def __init__(self, name: str = DEFAULT_MODEL) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        # Weight-loading progress bars are noise in a server log and in `qa ask`.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        try:
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+        except ImportError:  # pragma: no cover
+            pass
         location = resolve_model(name)
         try:
             from sentence_transformers import SentenceTransformer

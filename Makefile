@@ -1,0 +1,47 @@
+# briefing-qa: `make run` and `make test` each do all the set-up a fresh machine needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+INDEX  ?= index
+SOURCES ?= seeds
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+SHARED ?= ../shared
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install browser index run test eval clean distclean
+
+install: $(VENV)/.installed
+
+# torch is pinned in the same pip command as sentence-transformers: the CPU wheel of 2.13.0 lies
+# on this machine's disk, while an unpinned torch pulls several GB of CUDA packages.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install "torch==2.13.0" -e ".[dev]"
+	touch $@
+
+# Debian's chromium for the real-browser tests (Playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+index: install
+	$(BIN)/qa index $(foreach s,$(SOURCES),--source $(s)) --out $(INDEX)
+
+run: install
+	@test -f $(INDEX)/manifest.json || $(MAKE) index
+	$(BIN)/qa serve --index $(INDEX) --host $(HOST) --port $(PORT)
+
+test: install browser
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(INDEX) .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,127 @@
+"""The ``qa`` command: build an index, ask a question, or serve the web page and JSON API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from qa.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = Settings.from_env().with_overrides(
+        model=args.model, index_dir=getattr(args, "index", None) or getattr(args, "out", None)
+    )
+    try:
+        return args.handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, RuntimeError, ValueError) as error:
+        print(f"qa: error: {error}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description="Question answering over press-briefing transcripts.")
+    parser.add_argument("--model", help="embedding model name or folder (default: QA_MODEL or all-MiniLM-L6-v2)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    index = commands.add_parser("index", help="build the index from transcript folders")
+    index.add_argument("--source", action="append", type=Path, metavar="DIR",
+                       help="a folder (or file) of transcripts; repeat for several (default: seeds/)")
+    index.add_argument("--out", type=Path, metavar="DIR", help="where to write the index (default: index/)")
+    index.add_argument("--batch-size", type=int, default=None, help="encoder batch size")
+    index.set_defaults(handler=run_index)
+
+    ask = commands.add_parser("ask", help="ask a question and print the cited passages")
+    ask.add_argument("question")
+    ask.add_argument("-k", type=int, default=5, help="how many passages (1-50, default 5)")
+    ask.add_argument("--json", action="store_true", help="print exactly the JSON the API returns")
+    ask.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
+    ask.set_defaults(handler=run_ask)
+
+    serve = commands.add_parser("serve", help="serve the web page and JSON API")
+    serve.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
+    serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.set_defaults(handler=run_serve)
+    return parser
+
+
+def run_index(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from qa.embedding import get_encoder
+    from qa.index import build_index
+
+    sources = tuple(args.source) if args.source else settings.sources
+    for source in sources:
+        if not source.exists():
+            print(f"qa: error: source folder not found: {source}", file=sys.stderr)
+            return 2
+    encoder = get_encoder(settings.model)
+    bar = tqdm(total=0, unit="chunk", desc="embedding", disable=None)
+    try:
+        report = build_index(
+            sources, settings.index_dir, encoder, batch_size=args.batch_size or settings.batch_size,
+            progress=bar.update, on_total=lambda total: setattr(bar, "total", total) or bar.refresh(),
+        )
+    finally:
+        bar.close()
+    for skipped in report.skipped:
+        print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    print(
+        f"indexed {report.documents} documents, {report.chunks} passages in {report.seconds:.1f} s "
+        f"-> {report.out_dir}"
+        + (f" ({len(report.skipped)} files skipped)" if report.skipped else "")
+    )
+    return 0 if report.documents else 1
+
+
+def run_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.api import answer_json, load_searcher
+    from qa.search import QuestionError, validate
+
+    try:
+        validate(args.question, args.k, settings.max_question_chars, settings.max_k)
+    except QuestionError as error:
+        print(f"qa: error: {error}", file=sys.stderr)
+        return 2
+    answer = load_searcher(settings).ask(args.question, args.k)
+    if args.json:
+        print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
+        return 0
+    if not answer.passages:
+        print("No passages found.")
+    for passage in answer.passages:
+        citation = passage.citation
+        print(f"{passage.rank}. [{passage.score:.3f}] {citation.speaker or 'Narrative'} - {citation.title}"
+              + (f" ({citation.date})" if citation.date else ""))
+        if passage.in_reply_to:
+            print(f"   In reply to: {passage.in_reply_to}")
+        print(f"   {passage.text}")
+        print(f"   {citation.path} [{citation.start}:{citation.end}]\n")
+    return 0
+
+
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from qa.api import create_app, load_searcher
+
+    settings = settings.with_overrides(host=args.host, port=args.port)
+    searcher = load_searcher(settings)  # fail here, with a clear message, before listening
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app = create_app(settings, searcher)
+    print(f"serving {len(searcher.index.documents)} documents on http://{settings.host}:{settings.port}/", file=sys.stderr)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

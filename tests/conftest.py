@@ -1,0 +1,179 @@
+"""Shared fixtures: the real model loaded once per session, small real indexes, a live server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+SHARED = Path(os.environ.get("QA_SHARED", REPO.parent / "shared"))
+WH_DIR = SHARED / "corpus" / "wh-press-briefings"
+DEV_SET = SHARED / "eval" / "dev.jsonl"
+
+# A few White House briefings that several tests (and the dev questions) talk about.
+WH_SAMPLE = (
+    "2021-01-25_wh_pb-psaki-january-25-2021.txt",
+    "2021-10-04_wh_bg-call-sao-on-the-administrations-trade-approach-to-china.txt",
+    "2021-11-16_wh_bg-call-sao-on-president-bidens-virtual-meeting-with-2.txt",
+    "2022-03-18_wh_bg-call-a-sao-on-president-bidens-call-with-president-xi.txt",
+    "2023-08-22_wh_gaggle-nsa-sullivan-2.txt",
+)
+
+
+def shared_available() -> bool:
+    return WH_DIR.is_dir()
+
+
+requires_shared = pytest.mark.skipif(
+    not shared_available(),
+    reason=f"needs the shared corpus at {WH_DIR} (set QA_SHARED to its folder); CI has it",
+)
+
+
+class StandInEncoder:
+    """A deterministic bag-of-words embedder for fast tests of the logic around the model."""
+
+    name = "stand-in-hash-256"
+    dimension = 256
+
+    def encode(self, texts, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little")
+                vectors[row, bucket % self.dimension] += 1.0
+            norm = np.linalg.norm(vectors[row])
+            if norm:
+                vectors[row] /= norm
+        return vectors
+
+
+@pytest.fixture(scope="session")
+def stand_in_encoder() -> StandInEncoder:
+    return StandInEncoder()
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The real default model, loaded once for the whole test session."""
+    from qa.embedding import get_encoder
+
+    return get_encoder()
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    """The seeds, plus the White House sample when the shared corpus is present."""
+    folder = tmp_path_factory.mktemp("corpus")
+    for path in SEEDS.glob("*.txt"):
+        shutil.copy(path, folder / path.name)
+    if shared_available():
+        for name in WH_SAMPLE:
+            shutil.copy(WH_DIR / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory, corpus_dir, encoder) -> Path:
+    """A real index (real model) of ``corpus_dir``."""
+    from qa.index import build_index
+
+    out = tmp_path_factory.mktemp("index") / "index"
+    build_index([corpus_dir], out, encoder)
+    return out
+
+
+@pytest.fixture(scope="session")
+def searcher(built_index, encoder):
+    from qa.index import Index
+    from qa.search import Searcher
+
+    return Searcher(Index.load(built_index, model=encoder.name), encoder)
+
+
+@pytest.fixture(scope="session")
+def app(searcher):
+    from qa.api import create_app
+
+    return create_app(searcher=searcher)
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(built_index):
+    """``qa serve`` as a real process on 127.0.0.1, yielding its base URL."""
+    import httpx
+
+    port = free_port()
+    log = open(built_index.parent / "server.log", "w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qa.cli", "serve", "--index", str(built_index), "--port", str(port)],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"qa serve exited with {process.returncode}:\n{log.read()}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"qa serve did not answer within 90 s:\n{log.read()}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def assert_citation_invariant(passage: dict, raw_by_path: dict[str, str]) -> None:
+    """The passage text is exactly raw[start:end] of its source file, whitespace collapsed."""
+    citation = passage["citation"]
+    raw = raw_by_path[citation["path"]]
+    start, end = citation["start"], citation["end"]
+    assert 0 <= start < end <= len(raw)
+    assert " ".join(raw[start:end].split()) == passage["text"]
+    assert not raw[start].isspace() and not raw[end - 1].isspace()
+
+
+def read_raw(path: Path) -> str:
+    """A source file exactly as the indexer decodes it (bytes as UTF-8, no newline translation)."""
+    return path.read_bytes().decode("utf-8")

@@ -1,0 +1,177 @@
+"""The JSON API and the pages, through FastAPI's TestClient on a real index and model."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import SEEDS, WH_DIR, WH_SAMPLE, assert_citation_invariant, read_raw, shared_available
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def raw_by_path(corpus_dir):
+    return {path.name: read_raw(path) for path in corpus_dir.glob("*.txt")}
+
+
+def test_healthz(client):
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["model"] == "all-MiniLM-L6-v2"
+    assert body["documents"] == 2 + (len(WH_SAMPLE) if shared_available() else 0)
+    assert body["chunks"] > 10
+
+
+def test_post_ask_returns_cited_passages(client, raw_by_path):
+    response = client.post("/api/ask", json={"question": "How many specific support measures did the SME service initiative introduce?", "k": 5})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"question", "passages", "took_ms"}
+    assert len(body["passages"]) == 5
+    assert [p["rank"] for p in body["passages"]] == [1, 2, 3, 4, 5]
+    scores = [p["score"] for p in body["passages"]]
+    assert scores == sorted(scores, reverse=True)
+    citation_keys = {"doc_id", "path", "title", "date", "source", "url", "speaker", "turn", "start", "end"}
+    for passage in body["passages"]:
+        assert citation_keys <= set(passage["citation"])
+        assert_citation_invariant(passage, raw_by_path)
+    texts = " ".join(p["text"] for p in body["passages"][:3])
+    assert "73 specific support measures" in texts
+
+
+def test_get_ask_matches_post(client):
+    question = "Which stock exchange did MIIT sign a strategic cooperation agreement with?"
+    got = client.get("/api/ask", params={"q": question, "k": 3}).json()
+    posted = client.post("/api/ask", json={"question": question, "k": 3}).json()
+    assert got["passages"] == posted["passages"]
+    first = got["passages"][0]
+    assert "Beijing Stock Exchange" in first["text"]
+    assert first["citation"]["path"] == "003_cd57cd5aac821783.txt"
+    assert first["citation"]["speaker"] is None
+    assert first["citation"]["date"] is None
+
+
+def test_seed_citation_metadata(client):
+    body = client.post("/api/ask", json={"question": "How did SMEs perform in the first quarter of this year?", "k": 10}).json()
+    xie = [p for p in body["passages"] if p["citation"]["speaker"] == "Xie Shaofeng"]
+    assert xie, "the SCIO official's answer should be among the top 10"
+    citation = xie[0]["citation"]
+    assert citation["doc_id"] == "000_05a47eddf0c07e42"
+    assert citation["date"] == "2025-10-22"
+    assert citation["source"] == "China.org.cn"
+    assert citation["title"].startswith("SCIO briefing on development of industry")
+    assert xie[0]["in_reply_to"].startswith("The changing external environment")
+
+
+@pytest.mark.skipif(not shared_available(), reason=f"needs the shared corpus at {WH_DIR}")
+def test_white_house_answer_cites_the_right_speaker(client, raw_by_path):
+    body = client.post("/api/ask", json={"question": "How long did Biden and Xi talk in their virtual meeting?", "k": 10}).json()
+    hits = [p for p in body["passages"] if "three and a half hours" in p["text"].lower()]
+    assert hits, [p["text"][:80] for p in body["passages"]]
+    hit = hits[0]
+    assert hit["citation"]["speaker"] == "Senior Administration Official"
+    assert hit["citation"]["date"] == "2021-11-16"
+    assert hit["citation"]["url"].startswith("https://bidenwhitehouse.archives.gov/")
+    for passage in body["passages"]:
+        assert_citation_invariant(passage, raw_by_path)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"question": "", "k": 5}, "empty"),
+        ({"question": "   \u00a0\n\t ", "k": 5}, "empty"),
+        ({"question": "x" * 1001, "k": 5}, "1000"),
+        ({"question": "ok", "k": 0}, "greater than or equal to 1"),
+        ({"question": "ok", "k": 51}, "less than or equal to 50"),
+        ({"question": "ok", "k": "five"}, "integer"),
+        ({"k": 5}, "required"),
+        ({"question": 42}, "string"),
+    ],
+)
+def test_post_ask_rejects_bad_input(client, payload, message):
+    response = client.post("/api/ask", json=payload)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert any(message in item["msg"].lower() for item in detail), detail
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"q": ""}, "empty"),
+        ({"q": "   "}, "empty"),
+        ({"q": "y" * 1001}, "1000"),
+        ({"q": "ok", "k": "0"}, "greater than or equal to 1"),
+        ({"q": "ok", "k": "500"}, "less than or equal to 50"),
+        ({}, "required"),
+    ],
+)
+def test_get_ask_rejects_bad_input(client, params, message):
+    response = client.get("/api/ask", params=params)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert any(message in item["msg"].lower() for item in detail), detail
+
+
+def test_question_of_exactly_1000_characters_is_accepted(client):
+    question = ("what did the minister say about SMEs " * 40)[:1000]
+    assert client.post("/api/ask", json={"question": question, "k": 1}).status_code == 200
+
+
+def test_documents_list_and_detail(client):
+    listing = client.get("/api/documents").json()
+    ids = {d["doc_id"] for d in listing}
+    assert {"000_05a47eddf0c07e42", "003_cd57cd5aac821783"} <= ids
+    detail = client.get("/api/documents/000_05a47eddf0c07e42").json()
+    assert detail["raw"] == read_raw(SEEDS / "000_05a47eddf0c07e42.txt")
+    assert [t["speaker"] for t in detail["turns"]] == ["Hong Kong Bauhinia Magazine", "Xie Shaofeng"]
+    assert detail["date"] == "2025-10-22"
+
+
+@pytest.mark.parametrize("doc_id", ["nope", "..", "../../etc/passwd", "%2e%2e%2fetc%2fpasswd", "000_05a47eddf0c07e42.txt"])
+def test_unknown_document_is_404(client, doc_id):
+    response = client.get(f"/api/documents/{doc_id}")
+    assert response.status_code == 404
+    assert "root:" not in response.text
+
+
+def test_pages_render_and_escape(client):
+    home = client.get("/")
+    assert home.status_code == 200
+    assert 'name="q"' in home.text
+    assert "default-src 'none'" in home.headers["content-security-policy"]
+
+    page = client.get("/ask", params={"q": "<script>alert(1)</script> stock exchange", "k": 3})
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "Beijing Stock Exchange" in page.text
+    assert "/documents/003_cd57cd5aac821783?start=" in page.text
+
+    empty = client.get("/ask", params={"q": "  "})
+    assert empty.status_code == 422
+    assert "must not be empty" in empty.text
+
+
+def test_document_page_highlights_the_citation(client):
+    answer = client.post("/api/ask", json={"question": "Beijing Stock Exchange agreement", "k": 1}).json()
+    citation = answer["passages"][0]["citation"]
+    page = client.get(f"/documents/{citation['doc_id']}", params={"start": citation["start"], "end": citation["end"]})
+    assert page.status_code == 200
+    marked = page.text.split('<mark id="cite">', 1)[1].split("</mark>", 1)[0]
+    assert " ".join(marked.split()) == answer["passages"][0]["text"]
+    # Out-of-range offsets show the document without a highlight rather than failing.
+    plain = client.get(f"/documents/{citation['doc_id']}", params={"start": 5, "end": 10**9})
+    assert plain.status_code == 200 and '<mark id="cite">' not in plain.text
+    assert client.get("/documents/no-such-doc").status_code == 404
+
+
+def test_openapi_schema_is_the_real_contract(client):
+    schema = client.get("/openapi.json").json()
+    passage = schema["components"]["schemas"]["PassageOut"]["properties"]
+    assert {"rank", "score", "text", "citation"} <= set(passage)
+    assert "/api/ask" in schema["paths"] and "post" in schema["paths"]["/api/ask"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/swagger/swagger-ui-bundle.js" in docs.text
+    assert client.get("/swagger/swagger-ui-bundle.js").status_code == 200

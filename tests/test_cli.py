@@ -1,0 +1,78 @@
+"""The `qa` command line, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, SEEDS
+
+pytestmark = pytest.mark.slow
+
+
+def run_qa(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "qa.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_ask_json_prints_exactly_the_api_json(built_index, client):
+    question = "Which stock exchange did MIIT sign a strategic cooperation agreement with?"
+    result = run_qa("ask", question, "-k", "3", "--json", "--index", str(built_index))
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    api = client.post("/api/ask", json={"question": question, "k": 3}).json()
+    printed.pop("took_ms"), api.pop("took_ms")
+    assert printed == api
+
+
+def test_ask_prints_readable_citations(built_index):
+    result = run_qa("ask", "How many support measures did the SME initiative introduce?", "-k", "2", "--index", str(built_index))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("1. [")
+    assert "000_05a47eddf0c07e42.txt [" in result.stdout
+
+
+def test_ask_rejects_bad_questions_without_loading_anything(tmp_path):
+    result = run_qa("ask", "   ", "--index", str(tmp_path))
+    assert result.returncode == 2 and "question must not be empty" in result.stderr
+    result = run_qa("ask", "ok", "-k", "0", "--index", str(tmp_path))
+    assert result.returncode == 2 and "k must be a whole number from 1 to 50" in result.stderr
+
+
+def test_ask_without_an_index_says_how_to_build_one(tmp_path):
+    result = run_qa("ask", "anything", "--index", str(tmp_path / "none"))
+    assert result.returncode == 1
+    assert "no index at" in result.stderr and "qa index" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ask_with_another_model_refuses_the_index(built_index):
+    result = run_qa("ask", "anything", "--index", str(built_index), env={"QA_MODEL": "some/other-model"})
+    assert result.returncode == 1
+    assert "built with model 'all-MiniLM-L6-v2'" in result.stderr and "some/other-model" in result.stderr
+
+
+def test_index_builds_and_reports_bad_files(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "seed.txt").write_bytes((SEEDS / "003_cd57cd5aac821783.txt").read_bytes())
+    (source / "broken.txt").write_bytes(b"\xff\xfe\x00junk")
+    out = tmp_path / "idx"
+    result = run_qa("index", "--source", str(source), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "skipped broken.txt: binary file" in result.stderr
+    assert "indexed 1 documents" in result.stdout
+    assert json.loads((out / "manifest.json").read_text())["document_count"] == 1
+
+
+def test_index_with_a_missing_source_fails_clearly(tmp_path):
+    result = run_qa("index", "--source", str(tmp_path / "absent"), "--out", str(tmp_path / "idx"))
+    assert result.returncode == 2
+    assert "source folder not found" in result.stderr
+    assert not (tmp_path / "idx").exists()

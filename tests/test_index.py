@@ -1,0 +1,132 @@
+"""Building and loading the on-disk index, with the stand-in encoder (fast, no model)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import SEEDS, StandInEncoder, read_raw
+from qa.index import CHUNKS, DOCUMENTS, FORMAT_VERSION, MANIFEST, VECTORS, Index, IndexLoadError, build_index
+from qa.search import QuestionError, Searcher
+
+
+@pytest.fixture()
+def seed_index(tmp_path, stand_in_encoder):
+    out = tmp_path / "index"
+    report = build_index([SEEDS], out, stand_in_encoder)
+    assert report.documents == 2 and not report.skipped
+    return out
+
+
+def test_index_folder_holds_the_documented_files(seed_index):
+    assert sorted(p.name for p in seed_index.iterdir()) == sorted([MANIFEST, VECTORS, CHUNKS, DOCUMENTS])
+    manifest = json.loads((seed_index / MANIFEST).read_text())
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["model"] == StandInEncoder.name
+    assert manifest["dimension"] == StandInEncoder.dimension
+    assert manifest["document_count"] == 2
+    chunk_lines = (seed_index / CHUNKS).read_text().splitlines()
+    assert manifest["chunk_count"] == len(chunk_lines) > 5
+    assert set(manifest["documents"]) == {"000_05a47eddf0c07e42", "003_cd57cd5aac821783"}
+    import hashlib
+
+    seed = SEEDS / "000_05a47eddf0c07e42.txt"
+    assert manifest["documents"]["000_05a47eddf0c07e42"] == {
+        "path": seed.name, "sha256": hashlib.sha256(seed.read_bytes()).hexdigest(),
+    }
+    assert manifest["built_at"] and manifest["build_seconds"] >= 0
+
+
+def test_loaded_index_round_trips_documents_and_chunks(seed_index):
+    index = Index.load(seed_index, model=StandInEncoder.name)
+    document = index.documents["000_05a47eddf0c07e42"]
+    assert document.raw == read_raw(SEEDS / "000_05a47eddf0c07e42.txt")
+    assert [t.speaker for t in document.turns] == ["Hong Kong Bauhinia Magazine", "Xie Shaofeng"]
+    for chunk in index.chunks:
+        raw = index.documents[chunk.doc_id].raw
+        assert " ".join(raw[chunk.start : chunk.end].split()) == chunk.text
+
+
+def test_loading_with_another_model_fails_clearly(seed_index):
+    with pytest.raises(IndexLoadError, match="built with model 'stand-in-hash-256'.*configured model is 'all-MiniLM-L6-v2'"):
+        Index.load(seed_index, model="all-MiniLM-L6-v2")
+
+
+def test_loading_another_format_version_fails_clearly(seed_index):
+    manifest_path = seed_index / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = FORMAT_VERSION + 1
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexLoadError, match="format version 2.*reads version 1.*rebuild"):
+        Index.load(seed_index)
+
+
+def test_missing_or_inconsistent_index_fails_clearly(tmp_path, seed_index):
+    with pytest.raises(IndexLoadError, match="no index at .*manifest.json is missing"):
+        Index.load(tmp_path / "nothing-here")
+    lines = (seed_index / CHUNKS).read_text().splitlines(keepends=True)
+    (seed_index / CHUNKS).write_text("".join(lines[:-1]))
+    with pytest.raises(IndexLoadError, match="inconsistent"):
+        Index.load(seed_index)
+
+
+def test_search_matches_brute_force_reference(seed_index, stand_in_encoder):
+    index = Index.load(seed_index)
+    vectors = stand_in_encoder.encode([c.text for c in index.chunks])
+    for question in ["Beijing Stock Exchange agreement", "SMEs first quarter growth", "digital transformation pilot cities"]:
+        query = stand_in_encoder.encode([question])[0]
+        got = index.search_vectors(query, 5)
+        reference = np.argsort(-(vectors @ query), kind="stable")[:5]
+        assert [row for row, _ in got] == list(reference) or np.allclose(
+            [score for _, score in got], (vectors @ query)[reference], atol=1e-5
+        )
+        assert all(abs(score - float(vectors[row] @ query)) < 1e-5 for row, score in got)
+
+
+def test_searcher_validates_and_ranks(seed_index, stand_in_encoder):
+    searcher = Searcher(Index.load(seed_index), stand_in_encoder)
+    answer = searcher.ask("  Beijing Stock Exchange  ", 3)
+    assert answer.question == "Beijing Stock Exchange"
+    assert [p.rank for p in answer.passages] == [1, 2, 3]
+    assert any("Beijing Stock Exchange" in p.text for p in answer.passages)
+    assert len(searcher.ask("SMEs", 50).passages) == len(searcher.index.chunks)
+    for bad, k in [("", 5), ("   ", 5), ("x" * 1001, 5), ("ok", 0), ("ok", 51), ("ok", True)]:
+        with pytest.raises(QuestionError):
+            searcher.ask(bad, k)
+
+
+def test_bad_files_are_reported_and_good_ones_indexed(tmp_path, stand_in_encoder):
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(SEEDS / "003_cd57cd5aac821783.txt", source / "good.txt")
+    (source / "empty.txt").write_bytes(b"")
+    (source / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    (source / "latin1.txt").write_bytes("Caf\xe9 au lait".encode("latin-1"))
+    report = build_index([source], tmp_path / "index", stand_in_encoder)
+    assert report.documents == 1
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert reasons == {
+        "binary.txt": "binary file (contains NUL bytes)",
+        "empty.txt": "empty file",
+        "latin1.txt": "not valid UTF-8 (byte 3)",
+    }
+    manifest = json.loads((tmp_path / "index" / MANIFEST).read_text())
+    assert {s["path"] for s in manifest["skipped"]} == set(reasons)
+
+
+def test_rebuild_replaces_the_old_index_and_refuses_foreign_folders(tmp_path, stand_in_encoder):
+    out = tmp_path / "index"
+    build_index([SEEDS / "003_cd57cd5aac821783.txt"], out, stand_in_encoder)
+    assert Index.load(out).manifest["document_count"] == 1
+    build_index([SEEDS], out, stand_in_encoder)
+    assert Index.load(out).manifest["document_count"] == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".index.")]
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "keep-me.txt").write_text("precious")
+    with pytest.raises(IndexLoadError, match="not an index"):
+        build_index([SEEDS], foreign, stand_in_encoder)
+    assert (foreign / "keep-me.txt").read_text() == "precious"

@@ -1,0 +1,47 @@
+"""The real server: `qa serve` as a process on 127.0.0.1, checked against the files on disk."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from conftest import assert_citation_invariant, read_raw
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = [
+    "How many specific support measures did the SME service initiative introduce?",
+    "How much did the central government allocate for digital transformation pilot cities?",
+    "How long did Biden and Xi talk in their virtual meeting?",
+    "What did the administration say about the trade relationship with China and Liu He?",
+    "Which cities will Secretary Raimondo visit in China?",
+]
+
+
+def test_live_server_answers_with_citations_into_the_source_files(live_server, corpus_dir):
+    raw_by_path = {path.name: read_raw(path) for path in corpus_dir.glob("*.txt")}
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        assert http.get("/healthz").json()["status"] == "ok"
+        for question in QUESTIONS:
+            response = http.post("/api/ask", json={"question": question, "k": 10})
+            assert response.status_code == 200, response.text
+            passages = response.json()["passages"]
+            assert len(passages) == 10
+            for passage in passages:
+                assert_citation_invariant(passage, raw_by_path)
+        got = http.get("/api/ask", params={"q": QUESTIONS[0], "k": 2}).json()
+        assert "73 specific support measures" in " ".join(p["text"] for p in got["passages"])
+
+
+def test_live_server_errors(live_server):
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        assert http.post("/api/ask", json={"question": " ", "k": 5}).status_code == 422
+        assert http.post("/api/ask", json={"question": "ok", "k": 99}).status_code == 422
+        assert http.post("/api/ask", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+        missing = http.get("/api/documents/does-not-exist")
+        assert missing.status_code == 404 and "does-not-exist" in missing.json()["detail"]
+        listing = http.get("/api/documents").json()
+        assert {d["doc_id"] for d in listing} >= {"000_05a47eddf0c07e42", "003_cd57cd5aac821783"}
+        page = http.get("/ask", params={"q": "stock exchange"})
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert "Content-Security-Policy" in page.headers
