@@ -12,6 +12,8 @@ from qa.transcripts import Transcript, Turn
 # The model reads at most 256 word-pieces; about 200 words fill that, so longer turns are split.
 MAX_WORDS = 200
 QUESTION_PREVIEW_WORDS = 40
+# A turn's last few words stay with the sentences before them rather than make a chunk alone.
+MIN_TAIL_WORDS = 12
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class Chunk:
 _STAGE_DIRECTION = re.compile(r"\((?:[^()]{0,60})\)|\\?\[[^\]]{0,60}\\?\]")
 _FILLER_WORDS = frozenset(
     """thank thanks you very much go ahead yeah sure okay ok all right alright great good hi hello
-    everyone sir ma'am please next question mm-hmm uh um so well oh appreciate it bye""".split()
+    everyone everybody guys folks morning afternoon evening sir ma'am please next question mm-hmm
+    uh um so well oh appreciate it bye""".split()
 )
 _STRIP = ".,!?;:\u2014\u2013-\"'\u201c\u201d\u2019()"
 
@@ -77,7 +80,11 @@ def _split_turn(raw: str, turn: Turn) -> list[tuple[int, int]]:
             groups.append((group_start, last_end))
             group_start, group_words = None, 0
     if group_start is not None:
-        groups.append((group_start, last_end))
+        if groups and group_words < MIN_TAIL_WORDS:
+            # A closing "Go ahead." is no passage of its own: it joins the run before it.
+            groups[-1] = (groups[-1][0], last_end)
+        else:
+            groups.append((group_start, last_end))
     # A run-on "sentence" longer than the limit is cut at word boundaries so no words are lost.
     result: list[tuple[int, int]] = []
     for start, end in groups:

@@ -15,7 +15,8 @@ def collapse_whitespace(text: str) -> str:
 
 def trim_span(raw: str, start: int, end: int) -> tuple[int, int]:
     """Shrink ``[start, end)`` so that it neither starts nor ends with whitespace."""
-    while start < end and raw[start].isspace():
+    # A byte-order mark at the start of a file is invisible and no part of any passage.
+    while start < end and (raw[start].isspace() or raw[start] == "\ufeff"):
         start += 1
     while end > start and raw[end - 1].isspace():
         end -= 1
@@ -32,6 +33,10 @@ _ABBREVIATIONS = frozenset(
     no nos vol art fig dept est approx inc ltd co corp jan feb mar apr jun jul aug sep sept
     oct nov dec vs etc e.g i.e cf al p.m a.m u.s u.k u.n e.u d.c""".split()
 )
+# Of those, the ones that are also everyday sentence-final words ("The answer is no.", "state of
+# the art.", "1 P.M. EST.") count as abbreviations only when a number follows: "No. 5", "Art. 5".
+_ABBREVIATIONS_BEFORE_NUMBERS = frozenset({"no", "nos", "art", "fig", "vol", "est"})
+_NUMBER_FOLLOWS = re.compile(r"\s*\d")
 
 # A sentence ends at . ! or ? (optionally followed by closing quotes or brackets), then whitespace,
 # then something that can open a sentence.
@@ -46,6 +51,8 @@ def _ends_with_abbreviation(text: str, dot_at: int) -> bool:
     word = text[word_start:dot_at].lower()
     if not word:
         return False
+    if word in _ABBREVIATIONS_BEFORE_NUMBERS:
+        return bool(_NUMBER_FOLLOWS.match(text, dot_at + 1))
     if word in _ABBREVIATIONS:
         return True
     # Initials and dotted acronyms: "S." in "James S. Brady", "U.S." and "P.R.C.".
@@ -64,8 +71,9 @@ def sentence_spans(raw: str, start: int = 0, end: int | None = None) -> list[tup
     if end is None:
         end = len(raw)
     spans: list[tuple[int, int]] = []
-    # Paragraph breaks are hard boundaries, whatever the punctuation says.
-    for block in re.finditer(r"\S(?:.|\n(?![ \t\u00a0]*\n))*", raw[start:end]):
+    # Paragraph breaks are hard boundaries, whatever the punctuation says. A blank line may hold
+    # any whitespace but a newline: spaces, U+00A0, U+2003, or the \r of a CRLF file.
+    for block in re.finditer(r"\S(?:.|\n(?![^\S\n]*\n))*", raw[start:end]):
         block_start = start + block.start()
         text = block.group()
         cursor = 0

@@ -267,19 +267,31 @@ def _front_matter(raw: str) -> tuple[dict, int] | None:
 # Inline speaker labels: "MS. PSAKI:  Good afternoon." and reporters' bare "Q   Thanks."
 
 _WS = "[ \\t\\u00a0]"
+# The corpus also has "MR.\u00a0 SULLIVAN:" (two spaces in a label), "Mr. KIRBY:" (a title-case
+# honorific), a stray "Q" before a label, a doubled "Q   Q", and reporters' turns that start in
+# lower case after the NBSPs. "Q", one plain space and a lower-case word is prose, not a label.
 _INLINE_LABEL = re.compile(
-    rf"^{_WS}*(?P<label>[A-Z][A-Z.'\u2019-]*(?:{_WS}[A-Z0-9#(][A-Z0-9.'\u2019#()-]*){{0,5}}):(?={_WS}|\r?$)"
-    rf"|^{_WS}*(?P<q>Q)(?:{_WS}+(?=[^a-z\s])|{_WS}*(?=\r?$))",
+    rf"^{_WS}*(?:Q{_WS}+)?(?P<label>(?:M(?:r|s|rs)\.|Dr\.|[A-Z][A-Z.'\u2019-]*)"
+    rf"(?:{_WS}+[A-Z0-9#(][A-Z0-9.'\u2019#()-]*){{0,5}}):(?={_WS}|\r?$)"
+    rf"|^{_WS}*(?P<q>Q)(?:{_WS}+Q(?={_WS}))*"
+    rf"(?:{_WS}*\u00a0|{_WS}{{2,}}|{_WS}+(?=[^a-z\s])|{_WS}*(?=\r?$))",
     re.M,
 )
 _TIME_LINE = re.compile(rf"^{_WS}*\d{{1,2}}:\d{{2}}{_WS}+[AP]\.?M\.?(?:{_WS}+[A-Z]{{2,4}})?{_WS}*$", re.M)
+# What closes a transcript: "2:37 P.M. EST", "END   2:01 P.M. EST", "END", "\###".
+_CLOSING_LINE = re.compile(
+    rf"{_WS}*(?:END{_WS}*)?\d{{1,2}}:\d{{2}}{_WS}+[AP]\.?M\.?(?:{_WS}+[A-Z]{{2,4}})?{_WS}*"
+    rf"|{_WS}*END{_WS}*|{_WS}*\\?###{_WS}*"
+)
 
 _HONORIFIC_CASE = re.compile(r"\bMc([a-z])")
+_TITLE_CASE_HONORIFIC = re.compile(r"^(?:Mrs|Mr|Ms|Dr)\.(?=[ \u00a0]+[A-Z]+\b)")
 
 
 def display_speaker(label: str) -> str:
     """'MS. JEAN-PIERRE' -> 'Ms. Jean-Pierre'; 'SENIOR ADMINISTRATION OFFICIAL' kept readable."""
     label = " ".join(label.replace("\u00a0", " ").split())
+    label = _TITLE_CASE_HONORIFIC.sub(lambda m: m.group(0).upper(), label)
     if label == "Q":
         return REPORTER
     if label.isupper():
@@ -311,6 +323,7 @@ def _inline_turns(raw: str, body_start: int) -> tuple[Turn, ...]:
 
 
 def _is_label(label: str) -> bool:
+    label = _TITLE_CASE_HONORIFIC.sub(lambda m: m.group(0).upper(), label)
     letters = [c for c in label if c.isalpha()]
     return len(letters) >= 2 and label.upper() == label
 
@@ -322,12 +335,13 @@ def _is_preamble(text: str) -> bool:
 
 
 def _strip_trailing_time(raw: str, start: int, end: int) -> int:
-    """Drop a closing '2:37 P.M. EST' line, which belongs to no speaker."""
-    tail = raw[start:end].rstrip()
-    last_newline = tail.rfind("\n")
-    if last_newline >= 0 and _TIME_LINE.fullmatch(tail[last_newline + 1 :].rstrip("\r")):
-        return start + last_newline
-    return end
+    """Drop closing lines ('2:37 P.M. EST', 'END', '###'), which belong to no speaker."""
+    while True:
+        tail = raw[start:end].rstrip()
+        last_newline = tail.rfind("\n")
+        if last_newline < 0 or not _CLOSING_LINE.fullmatch(tail[last_newline + 1 :]):
+            return end
+        end = start + last_newline
 
 
 def _number_turns(spans: list[tuple[str | None, int, int, bool]]) -> tuple[Turn, ...]:
@@ -430,7 +444,7 @@ def _mark_questions(raw: str, spans: list[tuple[str | None, int, int, bool]]) ->
 # ---------------------------------------------------------------------------------------------
 # Paragraphs: narrative reports and any other text
 
-_PARAGRAPH = re.compile(r"\S(?:.|\n(?![ \t\u00a0\r]*(?:\n|\Z)))*")
+_PARAGRAPH = re.compile(r"\S(?:.|\n(?![^\S\n]*(?:\n|\Z)))*")
 
 
 def _paragraph_turns(raw: str, start: int, end: int) -> tuple[Turn, ...]:
