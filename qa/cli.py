@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
     ask.set_defaults(handler=run_ask)
 
+    evaluate = commands.add_parser("eval", help="measure Hit@1, Hit@5 and MRR@10 on a question file")
+    evaluate.add_argument("--questions", type=Path, required=True, metavar="FILE",
+                          help="JSON lines with id, question, doc (gold file name) and phrase")
+    evaluate.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
+    evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
+    evaluate.set_defaults(handler=run_eval)
+
     serve = commands.add_parser("serve", help="serve the web page and JSON API")
     serve.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
@@ -106,6 +113,26 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
             print(f"   In reply to: {passage.in_reply_to}")
         print(f"   {passage.text}")
         print(f"   {citation.path} [{citation.start}:{citation.end}]\n")
+    return 0
+
+
+def run_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.api import load_searcher
+    from qa.evaluation import evaluate, load_questions, summarise
+
+    questions = load_questions(args.questions)
+    report = summarise(evaluate(load_searcher(settings), questions))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    print(f"questions          {report['questions']}")
+    for key in ("hit@1", "hit@5", "mrr@10", "median_words_read"):
+        print(f"{key:<18} {report[key]}")
+    for miss in report["misses"]:
+        where = f"rank {miss['rank']}" if miss["rank"] else "not in top 10"
+        print(f"\n{miss['id']} ({where}): {miss['question']}\n  gold: {miss['gold_doc']}: {miss['phrase']!r}")
+        for got in miss["got"]:
+            print(f"  got {got['rank']}. {got['path']} ({got['speaker']}): {got['text'][:100]}")
     return 0
 
 
