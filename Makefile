@@ -10,6 +10,9 @@ SHARED ?= ../shared
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
+EVAL_INDEX ?= .cache/eval-index
+WH_CORPUS ?= $(SHARED)/corpus/wh-press-briefings
+
 .PHONY: install browser index run test eval clean distclean
 
 install: $(VENV)/.installed
@@ -39,8 +42,17 @@ run: install
 test: install browser
 	$(BIN)/python -m pytest -q
 
+# The evaluation index (seeds + the shared White House briefings) is rebuilt when the code or the
+# transcripts change.
+$(EVAL_INDEX)/manifest.json: $(wildcard qa/*.py) $(wildcard seeds/*) $(wildcard $(WH_CORPUS)/*) | install
+	@test -d $(WH_CORPUS) || { echo "make eval needs the shared corpus at $(WH_CORPUS) (set SHARED=...)"; exit 2; }
+	$(BIN)/qa index --source seeds --source $(WH_CORPUS) --out $(EVAL_INDEX)
+
+eval: install $(EVAL_INDEX)/manifest.json
+	$(BIN)/qa eval --questions $(SHARED)/eval/dev.jsonl --index $(EVAL_INDEX)
+
 clean:
-	rm -rf $(INDEX) .pytest_cache build *.egg-info
+	rm -rf $(INDEX) .cache .pytest_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 distclean: clean

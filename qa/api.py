@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, field_validator
 
 from qa import __version__
+from qa.ranking import Filters
 from qa.search import Answer, QuestionError, Searcher
 from qa.settings import PROJECT_ROOT, Settings
 
@@ -47,6 +49,12 @@ class AskRequest(BaseModel):
         examples=["How many support measures did the SME service initiative introduce?"],
     )
     k: int = Field(5, ge=1, le=MAX_K, description="How many passages to return.")
+    speaker: str | None = Field(None, max_length=200, description="Only passages by this speaker (GET /api/speakers).")
+    date_from: date | None = Field(None, description="Only briefings on or after this date (YYYY-MM-DD).")
+    date_to: date | None = Field(None, description="Only briefings on or before this date (YYYY-MM-DD).")
+    doc_id: str | None = Field(None, max_length=200, description="Only passages of this document.")
+
+    model_config = {"extra": "forbid"}
 
     @field_validator("question")
     @classmethod
@@ -54,6 +62,14 @@ class AskRequest(BaseModel):
         if not value.strip():
             raise ValueError("question must not be empty or only whitespace")
         return value
+
+    def filters(self) -> Filters:
+        return Filters(
+            speaker=self.speaker or None,
+            date_from=self.date_from.isoformat() if self.date_from else None,
+            date_to=self.date_to.isoformat() if self.date_to else None,
+            doc_id=self.doc_id or None,
+        )
 
 
 class CitationOut(BaseModel):
@@ -65,20 +81,36 @@ class CitationOut(BaseModel):
     url: str | None
     speaker: str | None
     turn: int = Field(description="Index of the speaker turn in the document.")
-    start: int = Field(description="Character offset of the passage's first character in the raw file.")
-    end: int = Field(description="Character offset just past the passage's last character.")
+    start: int = Field(description="Character offset of the first cited character in the raw file.")
+    end: int = Field(description="Character offset just past the last cited character.")
+
+
+class HighlightOut(BaseModel):
+    start: int = Field(description="Character offset into the raw file.")
+    end: int
 
 
 class PassageOut(BaseModel):
     rank: int
-    score: float
+    score: float = Field(description="Fused relevance; comparable between passages of one answer only.")
     text: str = Field(description="Exactly raw[start:end] with every whitespace run collapsed to one space.")
     citation: CitationOut
     in_reply_to: str | None = Field(None, description="The question this passage answers, shortened.")
+    highlights: list[HighlightOut] = Field(
+        default_factory=list, description="The sentences that best answer the question, as raw-file offsets."
+    )
+
+
+class AnswerOut(BaseModel):
+    text: str = Field(description="The sentence that best answers the question: raw[start:end], whitespace collapsed.")
+    citation: CitationOut
 
 
 class AskResponse(BaseModel):
     question: str
+    answered: bool = Field(description="False when the evidence is weak: the passages are then only the closest.")
+    reason: str | None = Field(None, description="Why the question was not answered.")
+    answer: AnswerOut | None = None
     passages: list[PassageOut]
     took_ms: float
 
@@ -126,6 +158,9 @@ def answer_json(answer: Answer) -> dict:
     """The API's JSON for an answer; the CLI prints exactly this too."""
     return AskResponse(
         question=answer.question,
+        answered=answer.answered,
+        reason=answer.reason,
+        answer=AnswerOut(**asdict(answer.answer)) if answer.answer else None,
         passages=[PassageOut(**asdict(p)) for p in answer.passages],
         took_ms=answer.took_ms,
     ).model_dump(mode="json")
@@ -191,21 +226,31 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
 
     @app.post("/api/ask", response_model=AskResponse, tags=["ask"])
     def ask_post(body: AskRequest) -> dict:
-        """Ask a question; returns the top ``k`` passages with citations."""
-        return answer_json(_ask(current(), body.question, body.k))
+        """Ask a question; returns the top ``k`` passages with citations, highlights and the answer."""
+        return answer_json(_ask(current(), body.question, body.k, body.filters(), "body"))
 
     @app.get("/api/ask", response_model=AskResponse, tags=["ask"])
     def ask_get(
         q: Annotated[str, Query(max_length=MAX_QUESTION_CHARS, description="The question.")],
         k: Annotated[int, Query(ge=1, le=MAX_K, description="How many passages.")] = 5,
+        speaker: Annotated[str | None, Query(max_length=200)] = None,
+        date_from: Annotated[date | None, Query()] = None,
+        date_to: Annotated[date | None, Query()] = None,
+        doc_id: Annotated[str | None, Query(max_length=200)] = None,
     ) -> dict:
-        """The same as ``POST /api/ask``, with the question in the query string."""
+        """The same as ``POST /api/ask``, with the question and filters in the query string."""
         if not q.strip():
-            raise RequestValidationError(
-                [{"type": "value_error", "loc": ("query", "q"), "input": q,
-                  "msg": "Value error, question must not be empty or only whitespace"}]
-            )
-        return answer_json(_ask(current(), q, k))
+            raise _invalid("query", "q", q, "question must not be empty or only whitespace")
+        filters = Filters(
+            speaker or None, date_from.isoformat() if date_from else None,
+            date_to.isoformat() if date_to else None, doc_id or None,
+        )
+        return answer_json(_ask(current(), q, k, filters, "query"))
+
+    @app.get("/api/speakers", response_model=list[str], tags=["documents"])
+    def speakers() -> list[str]:
+        """The speakers that can be given as the ``speaker`` filter."""
+        return current().index.speakers
 
     @app.get("/api/documents", response_model=list[DocumentSummary], tags=["documents"])
     def documents() -> list[DocumentSummary]:
@@ -225,40 +270,59 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
 
     # -- Pages -----------------------------------------------------------------------------
 
+    def page_context(**values: object) -> dict:
+        index = current().index
+        return {
+            "speakers": index.speakers,
+            "date_min": index.dates[0] if index.dates else "",
+            "date_max": index.dates[-1] if index.dates else "",
+            "documents": len(index.documents),
+            "chunks": len(index.chunks),
+            "q": "", "k": 5, "filters": Filters(),
+            "doc_title": None,
+            **values,
+        }
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:
-        searcher_ = current()
-        return templates.TemplateResponse(
-            request, "index.html",
-            {"documents": len(searcher_.index.documents), "chunks": len(searcher_.index.chunks)},
-        )
+        return templates.TemplateResponse(request, "index.html", page_context())
 
     @app.get("/ask", response_class=HTMLResponse, include_in_schema=False)
-    def ask_page(request: Request, q: str = "", k: str = "5") -> HTMLResponse:
+    def ask_page(
+        request: Request, q: str = "", k: str = "5", speaker: str = "", date_from: str = "",
+        date_to: str = "", doc_id: str = "",
+    ) -> HTMLResponse:
+        filters = Filters(speaker.strip() or None, date_from or None, date_to or None, doc_id or None)
+        searcher_ = current()
+        doc = searcher_.index.documents.get(doc_id) if doc_id else None
+        context = page_context(q=q, k=k, filters=filters, doc_title=doc.title if doc else None)
         try:
-            k_value = int(k)
-        except ValueError:
-            k_value = -1
-        try:
-            answer = current().ask(q, k_value)
+            k_value = int(k) if k.strip().isdigit() else -1
+            answer = searcher_.ask(q, k_value, filters)
         except QuestionError as error:
             return templates.TemplateResponse(
-                request, "results.html", {"q": q, "k": k, "error": str(error), "answer": None},
-                status_code=422,
+                request, "results.html", {**context, "error": str(error), "answer": None}, status_code=422,
             )
+        rendered = [
+            (passage, _marked_segments(searcher_.index.documents[passage.citation.doc_id].raw, passage))
+            for passage in answer.passages
+        ]
         return templates.TemplateResponse(
-            request, "results.html", {"q": q, "k": k_value, "error": None, "answer": answer}
+            request, "results.html", {**context, "k": k_value, "error": None, "answer": answer, "rendered": rendered},
         )
 
     @app.get("/documents/{doc_id}", response_class=HTMLResponse, include_in_schema=False)
-    def document_page(request: Request, doc_id: str, start: int | None = None, end: int | None = None) -> HTMLResponse:
+    def document_page(
+        request: Request, doc_id: str, start: int | None = None, end: int | None = None, hl: str = "",
+    ) -> HTMLResponse:
         transcript = _find_document(current(), doc_id)
         raw = transcript.raw
-        highlight = start is not None and end is not None and 0 <= start < end <= len(raw)
-        parts = (raw[:start], raw[start:end], raw[end:]) if highlight else (raw, "", "")
+        cited = (start, end) if start is not None and end is not None and 0 <= start < end <= len(raw) else None
+        marks = _parse_highlights(hl, cited) if cited else []
         return templates.TemplateResponse(
             request, "document.html",
-            {"doc": transcript, "before": parts[0], "cited": parts[1], "after": parts[2], "highlight": highlight},
+            page_context(doc=transcript, segments=_source_segments(raw, cited, marks), highlight=cited is not None,
+                         filters=Filters(doc_id=transcript.doc_id), doc_title=transcript.title),
         )
 
     @app.get("/docs", include_in_schema=False)
@@ -290,11 +354,73 @@ def load_searcher(settings: Settings) -> Searcher:
     return Searcher(index, get_encoder(settings.model), settings.max_question_chars, settings.max_k)
 
 
-def _ask(searcher: Searcher, question: str, k: int) -> Answer:
+def _ask(searcher: Searcher, question: str, k: int, filters: Filters, where: str) -> Answer:
     try:
-        return searcher.ask(question, k)
-    except QuestionError as error:  # the models validate first; this is the library's last word
-        raise HTTPException(status_code=422, detail=str(error)) from None
+        return searcher.ask(question, k, filters)
+    except QuestionError as error:
+        field = "q" if where == "query" and error.field == "question" else error.field
+        raise _invalid(where, field, getattr(filters, error.field, question), str(error)) from None
+
+
+def _invalid(where: str, field: str, value: object, message: str) -> RequestValidationError:
+    """A 422 in FastAPI's documented shape, so every error matches the OpenAPI schema."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": (where, field), "input": value, "msg": f"Value error, {message}"}]
+    )
+
+
+def _marked_segments(raw: str, passage) -> list[tuple[str, bool]]:
+    """The passage as (text, highlighted) pieces whose joined text is exactly ``passage.text``."""
+    start, end = passage.citation.start, passage.citation.end
+    cuts = [(h.start, h.end) for h in passage.highlights if start <= h.start < h.end <= end]
+    pieces: list[tuple[str, bool]] = []
+    cursor = start
+    for mark_start, mark_end in cuts:
+        if mark_start < cursor:
+            continue
+        pieces.append((raw[cursor:mark_start], False))
+        pieces.append((raw[mark_start:mark_end], True))
+        cursor = mark_end
+    pieces.append((raw[cursor:end], False))
+    # Highlights begin and end on non-space characters, so no whitespace run straddles two pieces:
+    # collapsing each piece (keeping one space at an edge that had some) collapses the whole.
+    pieces = [(_collapse_keeping_edges(text), marked) for text, marked in pieces]
+    pieces[0] = (pieces[0][0].lstrip(), pieces[0][1])
+    pieces[-1] = (pieces[-1][0].rstrip(), pieces[-1][1])
+    return [(text, marked) for text, marked in pieces if text]
+
+
+def _collapse_keeping_edges(text: str) -> str:
+    core = " ".join(text.split())
+    if not core:
+        return " " if text else ""
+    return (" " if text[0].isspace() else "") + core + (" " if text[-1].isspace() else "")
+
+
+def _parse_highlights(value: str, cited: tuple[int, int]) -> list[tuple[int, int]]:
+    """``hl=12-40,55-90`` from a result link; anything malformed or outside the citation is ignored."""
+    marks = []
+    for part in value.split(",")[:20]:
+        match = re.fullmatch(r"(\d{1,9})-(\d{1,9})", part.strip())
+        if match:
+            mark_start, mark_end = int(match.group(1)), int(match.group(2))
+            if cited[0] <= mark_start < mark_end <= cited[1] and (not marks or mark_start >= marks[-1][1]):
+                marks.append((mark_start, mark_end))
+    return marks
+
+
+def _source_segments(raw: str, cited: tuple[int, int] | None, marks: list[tuple[int, int]]) -> dict:
+    """The raw text split for the source view: before, the cited pieces (text, is answer), after."""
+    if cited is None:
+        return {"before": raw, "cited": [], "after": ""}
+    pieces = []
+    cursor = cited[0]
+    for mark_start, mark_end in marks:
+        pieces.append((raw[cursor:mark_start], False))
+        pieces.append((raw[mark_start:mark_end], True))
+        cursor = mark_end
+    pieces.append((raw[cursor : cited[1]], False))
+    return {"before": raw[: cited[0]], "cited": [p for p in pieces if p[0]], "after": raw[cited[1] :]}
 
 
 def _sorted_documents(searcher: Searcher):

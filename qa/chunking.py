@@ -156,5 +156,39 @@ _MARKUP = re.compile(r"</?s>|\\(?=[\[\]_*])")
 
 def embedding_text(chunk: Chunk) -> str:
     """What the encoder reads for a chunk: the passage without markup and struck-out words."""
-    text = re.sub(r"<s>.*?</s>", " ", chunk.text)
+    return clean_for_model(chunk.text)
+
+
+# Passages are what a reader gets; windows are what the ranker scores. A window is a run of
+# whole sentences of a passage, short enough that one fact is not drowned by the rest of a
+# 200-word answer in the embedding. A passage scores as its best window.
+WINDOW_WORDS = 64
+
+
+def window_spans(raw: str, chunk: Chunk, max_words: int = WINDOW_WORDS) -> list[tuple[int, int]]:
+    """Offsets of the windows of ``chunk``: consecutive runs of its sentences, each <= max_words."""
+    spans: list[tuple[int, int]] = []
+    run_start: int | None = None
+    run_words = 0
+    last_end = chunk.start
+    for start, end in sentence_spans(raw, chunk.start, chunk.end):
+        words = word_count(raw[start:end])
+        if run_start is not None and run_words + words > max_words:
+            spans.append((run_start, last_end))
+            run_start, run_words = None, 0
+        if run_start is None:
+            run_start = start
+        run_words += words
+        last_end = end
+    if run_start is not None:
+        if spans and run_words < MIN_TAIL_WORDS:
+            spans[-1] = (spans[-1][0], last_end)
+        else:
+            spans.append((run_start, last_end))
+    return spans or [(chunk.start, chunk.end)]
+
+
+def clean_for_model(text: str) -> str:
+    """Text without struck-out words and Markdown escapes, for the encoder and the BM25 index."""
+    text = re.sub(r"<s>.*?</s>", " ", text, flags=re.S)
     return collapse_whitespace(_MARKUP.sub("", text))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 import os
 import sys
 from pathlib import Path
@@ -43,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("-k", type=int, default=5, help="how many passages (1-50, default 5)")
     ask.add_argument("--json", action="store_true", help="print exactly the JSON the API returns")
     ask.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
+    ask.add_argument("--speaker", help="only passages by this speaker")
+    ask.add_argument("--date-from", metavar="YYYY-MM-DD", help="only briefings on or after this date")
+    ask.add_argument("--date-to", metavar="YYYY-MM-DD", help="only briefings on or before this date")
+    ask.add_argument("--doc-id", help="only passages of this document")
     ask.set_defaults(handler=run_ask)
 
     evaluate = commands.add_parser("eval", help="measure Hit@1, Hit@5 and MRR@10 on a question file")
@@ -50,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="JSON lines with id, question, doc (gold file name) and phrase")
     evaluate.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
     evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
+    evaluate.add_argument("--weights", metavar="NAME=W,...",
+                          help="ranking weights for an ablation, e.g. dense=1,window_lexical=0,pair_lexical=0,document=0")
+    evaluate.add_argument("--fusion", choices=("zscore", "rrf"), help="how the signals are combined (default zscore)")
     evaluate.set_defaults(handler=run_eval)
 
     serve = commands.add_parser("serve", help="serve the web page and JSON API")
@@ -92,17 +100,23 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     from qa.api import answer_json, load_searcher
+    from qa.ranking import Filters
     from qa.search import QuestionError, validate
 
     try:
         validate(args.question, args.k, settings.max_question_chars, settings.max_k)
+        filters = Filters(args.speaker, args.date_from, args.date_to, args.doc_id)
+        answer = load_searcher(settings).ask(args.question, args.k, filters)
     except QuestionError as error:
         print(f"qa: error: {error}", file=sys.stderr)
         return 2
-    answer = load_searcher(settings).ask(args.question, args.k)
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
         return 0
+    if not answer.answered:
+        print(f"Not answered. {answer.reason}\nClosest passages:\n")
+    elif answer.answer:
+        print(f"Answer: {answer.answer.text}\n")
     if not answer.passages:
         print("No passages found.")
     for passage in answer.passages:
@@ -121,10 +135,18 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     from qa.evaluation import evaluate, load_questions, summarise
 
     questions = load_questions(args.questions)
-    report = summarise(evaluate(load_searcher(settings), questions))
+    searcher = load_searcher(settings)
+    if args.weights:
+        searcher.index.ranker.weights = parse_weights(args.weights)
+    if args.fusion:
+        searcher.index.ranker.fusion = args.fusion
+    report = summarise(evaluate(searcher, questions))
+    report["weights"] = asdict(searcher.index.ranker.weights)
+    report["fusion"] = searcher.index.ranker.fusion
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return 0
+    print(f"weights            {report['weights']} ({report['fusion']} fusion)")
     print(f"questions          {report['questions']}")
     for key in ("hit@1", "hit@5", "mrr@10", "median_words_read"):
         print(f"{key:<18} {report[key]}")
@@ -134,6 +156,25 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         for got in miss["got"]:
             print(f"  got {got['rank']}. {got['path']} ({got['speaker']}): {got['text'][:100]}")
     return 0
+
+
+def parse_weights(text: str):
+    """'dense=1,document=0' -> Weights; names not given keep their defaults."""
+    from dataclasses import fields, replace
+
+    from qa.ranking import Weights
+
+    names = {f.name for f in fields(Weights)}
+    changes = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        if name not in names:
+            raise ValueError(f"unknown weight {name!r}; the weights are {', '.join(sorted(names))}")
+        try:
+            changes[name] = float(value)
+        except ValueError:
+            raise ValueError(f"weight {name} needs a number, not {value!r}") from None
+    return replace(Weights(), **changes)
 
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -3,8 +3,11 @@
 Files (all plain and documented, so anyone can open them with standard tools):
 
 - ``manifest.json``: format version, model, dimension, counts, build time, each document's hash.
-- ``vectors.faiss``: a FAISS inner-product index over unit vectors; row ``i`` is chunk ``i``.
-- ``chunks.jsonl``: one JSON object per chunk, in row order.
+- ``chunks.jsonl``: one JSON object per passage (chunk), in row order.
+- ``windows.npy``: one row per window (a run of a passage's sentences): chunk row, start, end.
+- ``vectors.faiss``: a FAISS inner-product index over the windows' unit vectors, in window order.
+- ``bm25/windows``, ``bm25/pairs``, ``bm25/documents``: bm25s indexes over the windows, over each
+  passage with the question it answers, and over each document's title, date and speakers.
 - ``documents.jsonl``: one JSON object per document: metadata, turns and the raw text the
   citations point into (a copy, so citations stay right even if the source file changes later).
 """
@@ -23,14 +26,20 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from qa.chunking import Chunk, chunk_all, embedding_text
+from qa.chunking import Chunk, chunk_all, clean_for_model, window_spans
+from qa.lexical import LexicalIndex
+from qa.ranking import Ranker, Weights
 from qa.transcripts import Skipped, Transcript, Turn, load_folder
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 CHUNKS = "chunks.jsonl"
+WINDOWS = "windows.npy"
 DOCUMENTS = "documents.jsonl"
+BM25 = "bm25"
+LEXICAL_PARTS = ("windows", "pairs", "documents")
+_MONTHS = "January February March April May June July August September October November December".split()
 
 
 class IndexLoadError(RuntimeError):
@@ -47,25 +56,47 @@ class BuildReport:
 
 
 class Index:
-    """A loaded index: documents by id, chunks by row, and the vector index."""
+    """A loaded index: documents by id, chunks by row, windows, vectors and the BM25 indexes."""
 
-    def __init__(self, manifest: dict, documents: dict[str, Transcript], chunks: list[Chunk], vectors: faiss.Index) -> None:
+    def __init__(
+        self,
+        manifest: dict,
+        documents: dict[str, Transcript],
+        chunks: list[Chunk],
+        windows: np.ndarray,
+        vectors: faiss.Index,
+        lexical: dict[str, LexicalIndex],
+    ) -> None:
         self.manifest = manifest
         self.documents = documents
         self.chunks = chunks
+        self.windows = windows
         self.vectors = vectors
+        self.lexical = lexical
+        doc_ids = list(documents)
+        doc_number = {doc_id: i for i, doc_id in enumerate(doc_ids)}
+        self.speakers = sorted({c.speaker for c in chunks if c.speaker}, key=str.casefold)
+        self.dates = sorted(d.date for d in documents.values() if d.date)
+        self.ranker = Ranker(
+            vectors=vectors,
+            window_chunk=windows[:, 0] if len(windows) else np.zeros(0, dtype=np.int64),
+            chunk_doc=np.array([doc_number[c.doc_id] for c in chunks], dtype=np.int64),
+            chunk_is_question=np.array([c.is_question for c in chunks], dtype=bool),
+            chunk_speaker=[c.speaker for c in chunks],
+            doc_ids=doc_ids,
+            doc_dates=[documents[d].date for d in doc_ids],
+            window_lexical=lexical["windows"],
+            pair_lexical=lexical["pairs"],
+            document_lexical=lexical["documents"],
+            weights=Weights(),
+        )
 
     @property
     def model(self) -> str:
         return str(self.manifest["model"])
 
-    def search_vectors(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The ``k`` nearest chunks to one unit query vector, as ``(row, cosine)``, best first."""
-        if not self.chunks:
-            return []
-        k = min(k, len(self.chunks))
-        scores, rows = self.vectors.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
-        return [(int(row), float(score)) for row, score in zip(rows[0], scores[0]) if row >= 0]
+    def window_span(self, window: int) -> tuple[int, int]:
+        return int(self.windows[window, 1]), int(self.windows[window, 2])
 
     @classmethod
     def load(cls, directory: Path, model: str | None = None) -> Index:
@@ -98,17 +129,29 @@ class Index:
                     documents[document.doc_id] = document
             with open(directory / CHUNKS, encoding="utf-8") as handle:
                 chunks = [Chunk(**json.loads(line)) for line in handle]
+            windows = np.load(directory / WINDOWS, allow_pickle=False)
             vectors = faiss.read_index(str(directory / VECTORS))
-        except (OSError, ValueError, TypeError, RuntimeError) as error:
+            lexical = {part: LexicalIndex.load(directory / BM25 / part) for part in LEXICAL_PARTS}
+        except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
             raise IndexLoadError(f"the index at {directory} is damaged or incomplete: {error}") from None
-        if vectors.ntotal != len(chunks) or manifest.get("chunk_count") != len(chunks):
+        counts = (manifest.get("chunk_count"), manifest.get("window_count"))
+        if (
+            counts != (len(chunks), len(windows))
+            or vectors.ntotal != len(windows)
+            or lexical["windows"].size != len(windows)
+            or lexical["pairs"].size != len(chunks)
+            or lexical["documents"].size != len(documents)
+            or (len(windows) and (windows.ndim != 2 or windows[:, 0].max() >= len(chunks)))
+        ):
             raise IndexLoadError(
-                f"the index at {directory} is inconsistent: {vectors.ntotal} vectors, {len(chunks)} chunks, "
-                f"manifest says {manifest.get('chunk_count')}: rebuild it"
+                f"the index at {directory} is inconsistent ({len(chunks)} chunks, {len(windows)} windows, "
+                f"{vectors.ntotal} vectors; manifest says {counts[0]} and {counts[1]}): rebuild it"
             )
         if vectors.d != manifest.get("dimension"):
-            raise IndexLoadError(f"the index at {directory} has vectors of dimension {vectors.d}, manifest says {manifest.get('dimension')}")
-        return cls(manifest, documents, chunks, vectors)
+            raise IndexLoadError(
+                f"the index at {directory} has vectors of dimension {vectors.d}, manifest says {manifest.get('dimension')}"
+            )
+        return cls(manifest, documents, chunks, windows, vectors, lexical)
 
 
 def _document_to_json(document: Transcript) -> dict:
@@ -123,6 +166,17 @@ def _document_from_json(record: dict) -> Transcript:
         for i, (speaker, start, end, is_question, question_turn) in enumerate(record.pop("turns"))
     )
     return Transcript(turns=turns, **record)
+
+
+def document_profile(document: Transcript) -> str:
+    """What the document-level BM25 reads: title, date in words, and the speakers' names."""
+    parts = [document.title, document.source or ""]
+    if document.date:
+        year, month, day = document.date.split("-")
+        month_name = _MONTHS[int(month) - 1]
+        parts.append(f"{month_name} {int(day)} {year} {month_name} {year}")
+    parts.extend(sorted({t.speaker for t in document.turns if t.speaker and not t.is_question}))
+    return " ".join(parts)
 
 
 def build_index(
@@ -140,11 +194,21 @@ def build_index(
     never leaves a half-written index where a good one was.
     """
     began = time.perf_counter()
-    transcripts, skipped = load_folder(list(sources))
+    sources = [Path(s) for s in sources]
+    transcripts, skipped = load_folder(sources)
+    by_id = {t.doc_id: t for t in transcripts}
     chunks = chunk_all(transcripts)
+    window_rows = [
+        (row, start, end)
+        for row, chunk in enumerate(chunks)
+        for start, end in window_spans(by_id[chunk.doc_id].raw, chunk)
+    ]
+    windows = np.array(window_rows, dtype=np.int64).reshape(-1, 3)
+    window_texts = [clean_for_model(by_id[chunks[row].doc_id].raw[start:end]) for row, start, end in window_rows]
+    pair_texts = [_pair_text(by_id[chunk.doc_id], chunk) for chunk in chunks]
     if on_total:
-        on_total(len(chunks))
-    vectors = _embed(chunks, encoder, batch_size, progress)
+        on_total(len(window_texts))
+    vectors = _embed(window_texts, encoder, batch_size, progress)
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -154,6 +218,14 @@ def build_index(
         if len(vectors):
             flat.add(vectors)
         faiss.write_index(flat, str(staging / VECTORS))
+        np.save(staging / WINDOWS, windows, allow_pickle=False)
+        lexical_texts = {
+            "windows": window_texts,
+            "pairs": pair_texts,
+            "documents": [document_profile(t) for t in transcripts],
+        }
+        for part, texts in lexical_texts.items():
+            LexicalIndex.build(texts).save(staging / BM25 / part)
         with open(staging / CHUNKS, "w", encoding="utf-8") as handle:
             for chunk in chunks:
                 handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
@@ -166,10 +238,11 @@ def build_index(
             "model": encoder.name,
             "dimension": encoder.dimension,
             "chunk_count": len(chunks),
+            "window_count": len(windows),
             "document_count": len(transcripts),
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "build_seconds": round(seconds, 2),
-            "sources": [str(Path(s)) for s in sources],
+            "sources": [str(s) for s in sources],
             "documents": {d.doc_id: {"path": d.path, "sha256": d.content_hash} for d in transcripts},
             "skipped": [asdict(s) for s in skipped],
         }
@@ -179,6 +252,15 @@ def build_index(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return BuildReport(len(transcripts), len(chunks), tuple(skipped), seconds, out_dir)
+
+
+def _pair_text(document: Transcript, chunk: Chunk) -> str:
+    """A passage with the reporter's question it answers in front, for the pair BM25."""
+    text = clean_for_model(chunk.text)
+    if chunk.question_turn is None:
+        return text
+    question = document.turns[chunk.question_turn]
+    return clean_for_model(document.raw[question.start : question.end]) + " " + text
 
 
 def _swap_into_place(staging: Path, out_dir: Path) -> None:
@@ -195,8 +277,7 @@ def _swap_into_place(staging: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _embed(chunks: list[Chunk], encoder: object, batch_size: int, progress: Callable[[int], None] | None) -> np.ndarray:
-    texts = [embedding_text(chunk) for chunk in chunks]
+def _embed(texts: list[str], encoder: object, batch_size: int, progress: Callable[[int], None] | None) -> np.ndarray:
     vectors = np.zeros((len(texts), encoder.dimension), dtype=np.float32)
     # Encode in order of length so that each batch pads little; put the rows back afterwards.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

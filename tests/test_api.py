@@ -26,7 +26,11 @@ def test_post_ask_returns_cited_passages(client, raw_by_path):
     response = client.post("/api/ask", json={"question": "How many specific support measures did the SME service initiative introduce?", "k": 5})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"question", "passages", "took_ms"}
+    assert set(body) == {"question", "answered", "reason", "answer", "passages", "took_ms"}
+    assert body["answered"] is True and body["reason"] is None
+    assert "73 specific support measures" in body["answer"]["text"]
+    assert_citation_invariant(body["answer"], raw_by_path)
+    assert body["answer"]["citation"]["speaker"] == "Xie Shaofeng"
     assert len(body["passages"]) == 5
     assert [p["rank"] for p in body["passages"]] == [1, 2, 3, 4, 5]
     scores = [p["score"] for p in body["passages"]]
@@ -35,6 +39,9 @@ def test_post_ask_returns_cited_passages(client, raw_by_path):
     for passage in body["passages"]:
         assert citation_keys <= set(passage["citation"])
         assert_citation_invariant(passage, raw_by_path)
+        assert passage["highlights"], "every passage marks where it answers"
+        for mark in passage["highlights"]:
+            assert passage["citation"]["start"] <= mark["start"] < mark["end"] <= passage["citation"]["end"]
     texts = " ".join(p["text"] for p in body["passages"][:3])
     assert "73 specific support measures" in texts
 
@@ -175,3 +182,57 @@ def test_openapi_schema_is_the_real_contract(client):
     docs = client.get("/docs")
     assert docs.status_code == 200 and "/swagger/swagger-ui-bundle.js" in docs.text
     assert client.get("/swagger/swagger-ui-bundle.js").status_code == 200
+
+
+def test_filters_restrict_the_passages(client):
+    question = "What did the official say about China?"
+    by_speaker = client.post("/api/ask", json={"question": question, "k": 10, "speaker": "xie shaofeng"}).json()
+    assert by_speaker["passages"] and {p["citation"]["speaker"] for p in by_speaker["passages"]} == {"Xie Shaofeng"}
+    by_doc = client.get("/api/ask", params={"q": question, "k": 10, "doc_id": "003_cd57cd5aac821783"}).json()
+    assert by_doc["passages"] and {p["citation"]["doc_id"] for p in by_doc["passages"]} == {"003_cd57cd5aac821783"}
+    by_date = client.post("/api/ask", json={"question": question, "k": 10, "date_from": "2025-01-01", "date_to": "2025-12-31"}).json()
+    assert by_date["passages"] and {p["citation"]["date"] for p in by_date["passages"]} == {"2025-10-22"}
+    nothing = client.post("/api/ask", json={"question": question, "date_to": "1999-01-01"}).json()
+    assert nothing["passages"] == [] and nothing["answered"] is False and "filters" in nothing["reason"]
+    speakers = client.get("/api/speakers").json()
+    assert "Xie Shaofeng" in speakers
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "message"),
+    [
+        ({"speaker": "Nobody At All"}, "speaker", "unknown speaker"),
+        ({"date_from": "2021-13-01"}, "date_from", "valid date"),
+        ({"date_from": "yesterday"}, "date_from", "valid date"),
+        ({"date_from": "2022-01-01", "date_to": "2021-01-01"}, "date_to", "after"),
+        ({"doc_id": "../../etc/passwd"}, "doc_id", "unknown doc_id"),
+        ({"speaker": "x" * 201}, "speaker", "at most 200"),
+        ({"colour": "blue"}, "colour", "extra"),
+    ],
+)
+def test_bad_filters_are_422_with_a_clear_detail(client, payload, field, message):
+    response = client.post("/api/ask", json={"question": "anything", **payload})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert any(item["loc"][-1] == field and message in item["msg"].lower() for item in detail), detail
+    query = {"q": "anything", **{k: v for k, v in payload.items() if k != "colour"}}
+    if len(query) > 1:
+        assert client.get("/api/ask", params=query).status_code == 422
+
+
+def test_off_topic_question_abstains_but_lists_the_closest(client):
+    body = client.post("/api/ask", json={"question": "What is a good recipe for banana bread?", "k": 3}).json()
+    assert body["answered"] is False
+    assert body["answer"] is None and "closest" in body["reason"]
+    assert len(body["passages"]) == 3
+    page = client.get("/ask", params={"q": "What is a good recipe for banana bread?"})
+    assert "Not answered" in page.text and "Closest passages" in page.text
+
+
+def test_results_page_shows_the_answer_and_highlights(client):
+    page = client.get("/ask", params={"q": "How many support measures did the SME service initiative introduce?"})
+    assert page.status_code == 200
+    answer = page.text.split('<section class="answer"', 1)[1].split("</section>", 1)[0]
+    assert "73 specific support measures" in answer
+    assert '<mark class="hl">' in page.text
+    assert "hl=" in page.text

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
+import httpx
 import pytest
 
 from conftest import requires_shared
@@ -29,6 +30,9 @@ SME_QUESTION = "How did SMEs perform in the first quarter?"
 OLYMPICS_QUESTION = "Did the Beijing Winter Olympics come up in the virtual meeting with President Xi?"
 OLYMPICS_DOC = "2021-11-16_wh_bg-call-sao-on-president-bidens-virtual-meeting-with-2"
 XSS_QUESTION = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+MEASURES_QUESTION = "How many specific support measures did the SME service initiative introduce?"
+OFF_TOPIC_QUESTION = "What is a good recipe for banana bread?"
+SME_DOC = "000_05a47eddf0c07e42"
 
 # Bounding rectangle of the cited passage plus what the page knows about its viewport.
 MARK_GEOMETRY = """() => {
@@ -43,6 +47,21 @@ MARK_IN_VIEW = """() => {
     if (!mark) return false;
     const rect = mark.getBoundingClientRect();
     return rect.top >= 0 && rect.top < window.innerHeight && rect.bottom > 0;
+}"""
+
+
+# Whether the first answer sentence marked inside the cited passage is on screen.
+HL_IN_VIEW = """() => {
+    const mark = document.querySelector('mark#cite mark.hl');
+    if (!mark) return false;
+    const rect = mark.getBoundingClientRect();
+    return rect.top >= 0 && rect.top < window.innerHeight && rect.bottom > 0;
+}"""
+HL_GEOMETRY = """() => {
+    const mark = document.querySelector('mark#cite mark.hl');
+    if (!mark) return null;
+    const rect = mark.getBoundingClientRect();
+    return {top: rect.top, bottom: rect.bottom, innerHeight: window.innerHeight, scrollY: window.scrollY};
 }"""
 
 
@@ -102,22 +121,31 @@ def ask_via_form(page, base: str, question: str) -> None:
     assert parse_qs(parts.query).get("q") == [question], page.url
 
 
+def submit_question(page, question: str) -> dict[str, list[str]]:
+    """Type the question into the box of the page already open, submit, return the query."""
+    box = page.locator("#q")
+    box.fill(question)
+    with page.expect_navigation():
+        box.press("Enter")
+    parts = urlsplit(page.url)
+    assert parts.path == "/ask", page.url
+    query = parse_qs(parts.query, keep_blank_values=True)
+    assert query.get("q") == [question], page.url
+    return query
+
+
+def open_filters(page) -> None:
+    details = page.locator("details.filters")
+    if details.get_attribute("open") is None:
+        details.locator("summary").click()
+    assert details.get_attribute("open") is not None
+    assert page.locator("#speaker").is_visible()
+
+
 def results(page):
     items = page.locator("ol.results > li.result")
     assert items.count() > 0, f"no results on {page.url}:\n{page.locator('main').inner_text()}"
     return items
-
-
-def first_link_to(page, doc_fragment: str):
-    """The first result whose source link points into a document whose id contains ``doc_fragment``."""
-    items = results(page)
-    for i in range(items.count()):
-        item = items.nth(i)
-        link = item.locator("a.source-link")
-        if doc_fragment in (link.get_attribute("href") or ""):
-            return item, link
-    hrefs = [items.nth(i).locator("a.source-link").get_attribute("href") for i in range(items.count())]
-    pytest.fail(f"no result links to a document matching {doc_fragment!r}; links: {hrefs}")
 
 
 def follow(page, link) -> tuple[str, int, int]:
@@ -186,9 +214,17 @@ def test_source_link_highlights_the_passage(page, live_server):
 @requires_shared
 def test_source_link_scrolls_deep_passage_into_view(page, live_server):
     page.goto(ask_url(live_server, OLYMPICS_QUESTION))
-    item, link = first_link_to(page, f"/documents/{OLYMPICS_DOC}?")
+    # The reply that answers it stands deep in the transcript; which rank it gets is the
+    # ranking's business (tests/test_quality.py), this test is about the page.
+    answering = [
+        item for item in results(page).all()
+        if "did not come up" in collapse(item.locator("blockquote.passage").text_content())
+    ]
+    assert answering, "the reply 'on the Olympics, it did not come up' should be among the results"
+    item = answering[0]
+    link = item.locator("a.source-link")
+    assert f"/documents/{OLYMPICS_DOC}?" in link.get_attribute("href")
     shown = collapse(item.locator("blockquote.passage").text_content())
-    assert "Olympics" in shown, shown
     doc_id, start, end = follow(page, link)
     assert doc_id == OLYMPICS_DOC, doc_id
 
@@ -213,7 +249,206 @@ def test_source_link_scrolls_deep_passage_into_view(page, live_server):
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. Without JavaScript
+# 3. The answer sentence and the highlighted sentences
+
+
+def test_answer_sentence_links_to_its_words(page, live_server):
+    ask_via_form(page, live_server, MEASURES_QUESTION)
+    answer = page.locator("section.answer")
+    assert answer.count() == 1
+    assert page.locator("p.abstain").count() == 0
+    text = collapse(answer.locator("p.answer-text").text_content())
+    assert "73 specific support measures" in text, text
+    assert answer.locator(".speaker").inner_text() == "Xie Shaofeng"
+    assert answer.locator("time").get_attribute("datetime") == "2025-10-22"
+    # The answer is one of the sentences marked in the top passage.
+    top_marks = [collapse(t) for t in results(page).first.locator("blockquote.passage mark.hl").all_text_contents()]
+    assert text in top_marks, (text, top_marks)
+
+    doc_id, start, end = follow(page, answer.locator("a.answer-link"))
+    assert doc_id == SME_DOC, doc_id
+    hl = parse_qs(urlsplit(page.url).query)["hl"]
+    assert hl == [f"{start}-{end}"], page.url
+
+    cite = page.locator("mark#cite")
+    assert cite.count() == 1
+    assert collapse(cite.text_content()) == text
+    marked = page.locator("mark#cite mark.hl")
+    assert marked.count() >= 1
+    assert collapse(" ".join(marked.all_text_contents())) == text
+    try:
+        page.wait_for_function(HL_IN_VIEW, timeout=5_000)
+    except Exception:
+        pass
+    geometry = page.evaluate(HL_GEOMETRY)
+    assert geometry is not None
+    assert geometry["scrollY"] > 0, f"page did not scroll to the answer: {geometry}"
+    assert 0 <= geometry["top"] < geometry["innerHeight"] and geometry["bottom"] > 0, (
+        f"answer sentence not in the viewport: {geometry}"
+    )
+    assert marked.first.is_visible()
+
+
+def test_passages_mark_their_best_sentences(page, live_server):
+    api = httpx.get(f"{live_server}/api/ask", params={"q": MIIT_QUESTION, "k": 5}, timeout=60).json()
+    top = api["passages"][0]
+    assert top["highlights"], top
+
+    page.goto(ask_url(live_server, MIIT_QUESTION))
+    first = results(page).first
+    quote = first.locator("blockquote.passage")
+    marks = quote.locator("mark.hl")
+    assert marks.count() >= 1
+    # The marks only wrap words: the passage reads exactly as the API's text.
+    assert collapse(quote.text_content()) == top["text"]
+    shown_marks = [collapse(t) for t in marks.all_text_contents()]
+    assert all(m and m in top["text"] for m in shown_marks), shown_marks
+
+    # The marked words are the API's highlight offsets into the raw file.
+    citation = top["citation"]
+    raw = httpx.get(f"{live_server}/api/documents/{citation['doc_id']}", timeout=30).json()["raw"]
+    expected = [collapse(raw[h["start"]:h["end"]]) for h in top["highlights"]]
+    assert shown_marks == expected
+
+    link = first.locator("a.source-link")
+    hl = parse_qs(urlsplit(link.get_attribute("href") or "").query).get("hl")
+    assert hl == [",".join(f"{h['start']}-{h['end']}" for h in top["highlights"])], hl
+
+    doc_id, start, end = follow(page, link)
+    assert (doc_id, start, end) == (citation["doc_id"], citation["start"], citation["end"])
+    assert collapse(page.locator("mark#cite").text_content()) == top["text"]
+    cited_marks = page.locator("mark#cite mark.hl")
+    assert cited_marks.count() == len(expected)
+    texts = [collapse(t) for t in cited_marks.all_text_contents()]
+    for text in texts:
+        assert text and text in top["text"], (text, top["text"])
+    assert texts == shown_marks
+    # No highlight outside the cited passage.
+    assert page.locator("mark.hl").count() == len(expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Filters
+
+
+def test_filters_narrow_the_results(page, live_server):
+    page.goto(f"{live_server}/")
+    open_filters(page)
+    speakers = [collapse(t) for t in page.locator("#speaker option").all_text_contents()]
+    assert speakers[0] == "Any speaker"
+    assert "Xie Shaofeng" in speakers, speakers
+    page.locator("#speaker").select_option(label="Xie Shaofeng")
+
+    query = submit_question(page, "What did the official say about SMEs?")
+    assert query.get("speaker") == ["Xie Shaofeng"], page.url
+    assert "speaker=Xie+Shaofeng" in page.url, page.url
+    items = results(page)
+    speakers_seen = [collapse(items.nth(i).locator(".speaker").text_content()) for i in range(items.count())]
+    assert set(speakers_seen) == {"Xie Shaofeng"}, speakers_seen
+    # The results page keeps the filter, open and selected.
+    assert page.locator("details.filters").get_attribute("open") is not None
+    assert page.locator("#speaker").input_value() == "Xie Shaofeng"
+
+    # A date range, any speaker.
+    open_filters(page)
+    page.locator("#speaker").select_option(value="")
+    page.locator("#date_from").fill("2021-01-01")
+    page.locator("#date_to").fill("2021-12-31")
+    query = submit_question(page, "What did the President discuss with Xi?")
+    assert query.get("speaker") == [""], page.url
+    assert query.get("date_from") == ["2021-01-01"] and query.get("date_to") == ["2021-12-31"], page.url
+    items = results(page)
+    dates = []
+    for i in range(items.count()):
+        time = items.nth(i).locator("p.meta time")
+        assert time.count() == 1, f"result {i + 1} has no date"
+        dates.append(time.get_attribute("datetime") or "")
+    assert all(d.startswith("2021") for d in dates), dates
+    assert page.locator("#date_from").input_value() == "2021-01-01"
+    assert page.locator("#date_to").input_value() == "2021-12-31"
+    assert page.locator("#speaker").input_value() == ""
+
+
+def test_search_within_one_briefing(page, live_server):
+    page.goto(f"{live_server}/documents/{SME_DOC}")
+    title = collapse(page.locator("article.document h1").text_content())
+    form = page.locator("form.within")
+    assert form.count() == 1
+    assert "Search this briefing" in form.inner_text()
+    box = form.locator("#q-within")
+    question = "What was done about late payments to SMEs?"
+    box.fill(question)
+    with page.expect_navigation():
+        box.press("Enter")
+    parts = urlsplit(page.url)
+    query = parse_qs(parts.query)
+    assert parts.path == "/ask" and query.get("doc_id") == [SME_DOC] and query.get("q") == [question], page.url
+
+    items = results(page)
+    for i in range(items.count()):
+        href = items.nth(i).locator("a.source-link").get_attribute("href") or ""
+        assert href.startswith(f"/documents/{SME_DOC}?"), href
+    scope = page.locator("p.scope")
+    assert scope.is_visible()
+    assert collapse(scope.text_content()).startswith(f"Only in: {title}"), scope.text_content()
+    hidden = page.locator("form.ask input[type=hidden][name=doc_id]")
+    assert hidden.count() == 1 and hidden.get_attribute("value") == SME_DOC
+
+    # Asking again from the results page stays inside the briefing.
+    query = submit_question(page, "How did SMEs perform in the first quarter?")
+    assert query.get("doc_id") == [SME_DOC], page.url
+    items = results(page)
+    hrefs = [items.nth(i).locator("a.source-link").get_attribute("href") or "" for i in range(items.count())]
+    assert all(h.startswith(f"/documents/{SME_DOC}?") for h in hrefs), hrefs
+
+    # "search all briefings" drops the scope and keeps the question.
+    with page.expect_navigation():
+        scope.locator("a").click()
+    query = parse_qs(urlsplit(page.url).query)
+    assert "doc_id" not in query and query.get("q") == ["How did SMEs perform in the first quarter?"], page.url
+    assert page.locator("p.scope").count() == 0
+    results(page)
+
+
+def test_search_all_briefings_from_a_document_page(page, live_server):
+    # The header box on a document page searches that briefing; its way out must not be an error.
+    page.goto(f"{live_server}/documents/{SME_DOC}")
+    scope = page.locator("p.scope")
+    assert scope.is_visible()
+    with page.expect_navigation() as navigation:
+        scope.locator("a").click()
+    assert navigation.value is not None and navigation.value.status == 200, page.url
+    assert page.locator("p.error").count() == 0, page.locator("main").inner_text()
+    assert page.locator("p.scope").count() == 0
+    assert page.locator("form.ask input[name=doc_id]").count() == 0
+    ask_via_form(page, live_server, MIIT_QUESTION)
+    results(page)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Abstaining
+
+
+def test_off_topic_question_is_not_answered(page, live_server):
+    ask_via_form(page, live_server, OFF_TOPIC_QUESTION)
+    abstain = page.locator("p.abstain")
+    assert abstain.count() == 1
+    assert abstain.is_visible()
+    assert collapse(abstain.text_content()).startswith("Not answered."), abstain.text_content()
+    assert page.locator("section.answer").count() == 0
+    assert page.locator("a.answer-link").count() == 0
+    heading = page.locator("h2.results-heading")
+    assert collapse(heading.text_content()) == "Closest passages (they may not answer the question)", heading.text_content()
+    items = results(page)
+    assert items.count() >= 1
+    assert page.locator("ol.results.closest").count() == 1
+    # The closest passages still link to their place in the source.
+    follow(page, items.first.locator("a.source-link"))
+    assert page.locator("mark#cite").count() == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Without JavaScript
 
 
 def test_works_without_javascript(browser, live_server):
@@ -247,7 +482,7 @@ def test_works_without_javascript(browser, live_server):
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. Escaping
+# 7. Escaping
 
 
 def test_question_markup_is_shown_as_text(page, live_server):
@@ -282,7 +517,7 @@ def test_question_markup_is_shown_as_text(page, live_server):
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. Phone layout
+# 8. Phone layout
 
 
 PHONE = {"width": 390, "height": 844}
@@ -301,16 +536,25 @@ def test_phone_results_page_has_no_horizontal_scroll(browser, live_server, quest
         results(page)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"] + 1, f"results page is {width}px wide on a {PHONE['width']}px phone"
+        open_filters(page)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"] + 1, f"results page with filters open is {width}px wide"
+        for control in ("#speaker", "#date_from", "#date_to"):
+            box = page.locator(control).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (control, box)
 
         follow(page, results(page).first.locator("a.source-link"))
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"] + 1, f"document page is {width}px wide on a {PHONE['width']}px phone"
+        open_filters(page)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"] + 1, f"document page with filters open is {width}px wide"
     finally:
         ctx.close()
 
 
 # ---------------------------------------------------------------------------------------------
-# 6. Screenshots for humans (not asserted beyond being written)
+# 9. Screenshots for humans (not asserted beyond being written)
 
 
 def test_screenshots(browser, live_server):
@@ -330,5 +574,27 @@ def test_screenshots(browser, live_server):
             page.screenshot(path=str(SHOTS / f"document-{name}.png"))
         finally:
             ctx.close()
-    for name in ("results-desktop", "document-desktop"):
+    for name, viewport in (("desktop", {"width": 1280, "height": 800}), ("phone", PHONE)):
+        ctx = browser.new_context(viewport=viewport)
+        try:
+            page = ctx.new_page()
+            page.goto(ask_url(live_server, MEASURES_QUESTION))
+            results(page)
+            open_filters(page)
+            page.screenshot(path=str(SHOTS / f"answered-{name}.png"), full_page=name == "desktop")
+            with page.expect_navigation():
+                page.locator("a.answer-link").click()
+            page.wait_for_timeout(200)
+            page.screenshot(path=str(SHOTS / f"answer-document-{name}.png"))
+            page.goto(ask_url(live_server, MIIT_QUESTION))
+            follow(page, results(page).first.locator("a.source-link"))
+            page.wait_for_timeout(200)
+            page.screenshot(path=str(SHOTS / f"highlights-document-{name}.png"))
+            page.goto(ask_url(live_server, OFF_TOPIC_QUESTION))
+            results(page)
+            page.screenshot(path=str(SHOTS / f"abstained-{name}.png"), full_page=name == "desktop")
+        finally:
+            ctx.close()
+    for name in ("results-desktop", "document-desktop", "answered-desktop", "abstained-desktop",
+                 "highlights-document-desktop"):
         assert (SHOTS / f"{name}.png").stat().st_size > 0

@@ -34,8 +34,18 @@ def test_ask_json_prints_exactly_the_api_json(built_index, client):
 def test_ask_prints_readable_citations(built_index):
     result = run_qa("ask", "How many support measures did the SME initiative introduce?", "-k", "2", "--index", str(built_index))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("1. [")
+    assert result.stdout.startswith("Answer: ")
+    assert "73 specific support measures" in result.stdout.splitlines()[0]
+    assert "\n1. [" in result.stdout
     assert "000_05a47eddf0c07e42.txt [" in result.stdout
+
+
+def test_ask_filters_and_bad_filters(built_index):
+    result = run_qa("ask", "What did the official say?", "-k", "3", "--speaker", "xie shaofeng", "--json", "--index", str(built_index))
+    assert result.returncode == 0, result.stderr
+    assert {p["citation"]["speaker"] for p in json.loads(result.stdout)["passages"]} == {"Xie Shaofeng"}
+    result = run_qa("ask", "anything", "--date-from", "2021-02-30", "--index", str(built_index))
+    assert result.returncode == 2 and "date_from must be a date written YYYY-MM-DD" in result.stderr
 
 
 def test_ask_rejects_bad_questions_without_loading_anything(tmp_path):

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import SEEDS, StandInEncoder, read_raw
-from qa.index import CHUNKS, DOCUMENTS, FORMAT_VERSION, MANIFEST, VECTORS, Index, IndexLoadError, build_index
+from qa.chunking import clean_for_model
+from qa.index import BM25, CHUNKS, DOCUMENTS, FORMAT_VERSION, MANIFEST, VECTORS, WINDOWS, Index, IndexLoadError, build_index
+from qa.ranking import Filters
 from qa.search import QuestionError, Searcher
 
 
@@ -22,7 +24,8 @@ def seed_index(tmp_path, stand_in_encoder):
 
 
 def test_index_folder_holds_the_documented_files(seed_index):
-    assert sorted(p.name for p in seed_index.iterdir()) == sorted([MANIFEST, VECTORS, CHUNKS, DOCUMENTS])
+    assert sorted(p.name for p in seed_index.iterdir()) == sorted([MANIFEST, VECTORS, CHUNKS, WINDOWS, DOCUMENTS, BM25])
+    assert sorted(p.name for p in (seed_index / BM25).iterdir()) == ["documents", "pairs", "windows"]
     manifest = json.loads((seed_index / MANIFEST).read_text())
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == StandInEncoder.name
@@ -60,7 +63,7 @@ def test_loading_another_format_version_fails_clearly(seed_index):
     manifest = json.loads(manifest_path.read_text())
     manifest["format_version"] = FORMAT_VERSION + 1
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(IndexLoadError, match="format version 2.*reads version 1.*rebuild"):
+    with pytest.raises(IndexLoadError, match=f"format version {FORMAT_VERSION + 1}.*reads version {FORMAT_VERSION}.*rebuild"):
         Index.load(seed_index)
 
 
@@ -73,17 +76,22 @@ def test_missing_or_inconsistent_index_fails_clearly(tmp_path, seed_index):
         Index.load(seed_index)
 
 
-def test_search_matches_brute_force_reference(seed_index, stand_in_encoder):
+def test_windows_cover_each_passage_and_dense_search_matches_brute_force(seed_index, stand_in_encoder):
     index = Index.load(seed_index)
-    vectors = stand_in_encoder.encode([c.text for c in index.chunks])
+    assert index.vectors.ntotal == len(index.windows) >= len(index.chunks)
+    texts = []
+    for row, start, end in index.windows:
+        chunk = index.chunks[row]
+        assert chunk.start <= start < end <= chunk.end
+        texts.append(clean_for_model(index.documents[chunk.doc_id].raw[start:end]))
+    assert set(index.windows[:, 0]) == set(range(len(index.chunks)))
+    vectors = stand_in_encoder.encode(texts)
     for question in ["Beijing Stock Exchange agreement", "SMEs first quarter growth", "digital transformation pilot cities"]:
-        query = stand_in_encoder.encode([question])[0]
-        got = index.search_vectors(query, 5)
-        reference = np.argsort(-(vectors @ query), kind="stable")[:5]
-        assert [row for row, _ in got] == list(reference) or np.allclose(
-            [score for _, score in got], (vectors @ query)[reference], atol=1e-5
-        )
-        assert all(abs(score - float(vectors[row] @ query)) < 1e-5 for row, score in got)
+        query = stand_in_encoder.encode([question])
+        scores, ids = index.vectors.search(query, 5)
+        reference = vectors @ query[0]
+        assert np.allclose(scores[0], np.sort(reference)[::-1][:5], atol=1e-5)
+        assert all(abs(reference[i] - s) < 1e-5 for i, s in zip(ids[0], scores[0]))
 
 
 def test_searcher_validates_and_ranks(seed_index, stand_in_encoder):
@@ -92,7 +100,11 @@ def test_searcher_validates_and_ranks(seed_index, stand_in_encoder):
     assert answer.question == "Beijing Stock Exchange"
     assert [p.rank for p in answer.passages] == [1, 2, 3]
     assert any("Beijing Stock Exchange" in p.text for p in answer.passages)
-    assert len(searcher.ask("SMEs", 50).passages) == len(searcher.index.chunks)
+    # Reporters' questions are context, not answers: they come back only when asked for by speaker.
+    answers = [c for c in searcher.index.chunks if not c.is_question]
+    assert len(searcher.ask("SMEs", 50).passages) == len(answers) < len(searcher.index.chunks)
+    asked = searcher.ask("SMEs", 5, Filters(speaker="hong kong bauhinia magazine")).passages
+    assert [p.citation.speaker for p in asked] == ["Hong Kong Bauhinia Magazine"]
     for bad, k in [("", 5), ("   ", 5), ("x" * 1001, 5), ("ok", 0), ("ok", 51), ("ok", True)]:
         with pytest.raises(QuestionError):
             searcher.ask(bad, k)

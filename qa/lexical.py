@@ -1,0 +1,90 @@
+"""Lexical ranking: BM25 (the bm25s library) over stemmed words, names and numbers."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+# Numbers keep their inner points and commas ("8.2", "14,600"), so that figures match exactly.
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*%?|[^\W\d_](?:[\w'\u2019-]*\w)?", re.UNICODE)
+
+_STOPWORDS = frozenset(
+    """a an and are as at be but by for from has have he her his i if in into is it its me my of on
+    or our she so that the their them then there these they this to was we were what when where
+    which who whom why will with would you your do does did done been being am can could should
+    shall may might must how about than too very just also only not no nor own same such both each
+    few more most other some any all again further once here over under up down out off above
+    below between through during before after until while because s t don""".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    try:
+        import Stemmer
+
+        return Stemmer.Stemmer("english")
+    except ImportError:  # pragma: no cover - PyStemmer is a declared dependency
+        return None
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, stemmed content words and numbers of ``text``."""
+    words = [w.replace("\u2019", "'").strip("'-") for w in _TOKEN.findall(text.lower())]
+    words = [w.removesuffix("'s") for w in words if w and w not in _STOPWORDS]
+    stemmer = _stemmer()
+    if stemmer is not None:
+        words = stemmer.stemWords(words)
+    return [w for w in words if w]
+
+
+class LexicalIndex:
+    """BM25 scores of a query against every passage, saved as bm25s's plain files."""
+
+    def __init__(self, model) -> None:
+        self._model = model
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        import bm25s
+
+        model = bm25s.BM25(k1=1.2, b=0.75)
+        model.index([tokenize(text) or [""] for text in texts], show_progress=False)
+        return cls(model)
+
+    def save(self, directory: Path) -> None:
+        self._model.save(str(directory), show_progress=False)
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        return cls(bm25s.BM25.load(str(directory), mmap=False, show_progress=False))
+
+    def scores(self, query: str) -> np.ndarray:
+        tokens = tokenize(query)
+        if not tokens:
+            return np.zeros(self._model.scores["num_docs"], dtype=np.float32)
+        return np.asarray(self._model.get_scores(tokens), dtype=np.float32)
+
+    @property
+    def size(self) -> int:
+        return int(self._model.scores["num_docs"])
+
+    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
+        """Inverse document frequency of each distinct token (unknown tokens get the highest)."""
+        vocab = self._model.vocab_dict
+        indptr = self._model.scores["indptr"]
+        total = self.size
+        weights = {}
+        for token in dict.fromkeys(tokens):
+            number = vocab.get(token)
+            frequency = int(indptr[number + 1] - indptr[number]) if number is not None else 0
+            weights[token] = float(np.log(1 + (total - frequency + 0.5) / (frequency + 0.5)))
+        return weights
