@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 EVAL_INDEX ?= .cache/eval-index
 WH_CORPUS ?= $(SHARED)/corpus/wh-press-briefings
 
-.PHONY: install browser index run test eval clean distclean
+.PHONY: install browser index run test eval bench clean distclean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,11 @@ $(EVAL_INDEX)/manifest.json: $(wildcard qa/*.py) $(wildcard seeds/*) $(wildcard 
 
 eval: install $(EVAL_INDEX)/manifest.json
 	$(BIN)/qa eval --questions $(SHARED)/eval/dev.jsonl --index $(EVAL_INDEX)
+
+# Speed and memory, measured (not asserted): writes bench/results.json and prints a table.
+bench: install
+	@test -d $(WH_CORPUS) || { echo "make bench needs the shared corpus at $(WH_CORPUS) (set SHARED=...)"; exit 2; }
+	$(BIN)/python bench/run.py --source seeds --source $(WH_CORPUS)
 
 clean:
 	rm -rf $(INDEX) .cache .pytest_cache build *.egg-info

@@ -150,6 +150,7 @@ class Health(BaseModel):
     status: str
     version: str
     model: str
+    backend: str
     documents: int
     chunks: int
 
@@ -220,7 +221,7 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
     def healthz() -> Health:
         searcher_ = current()
         return Health(
-            status="ok", version=__version__, model=searcher_.index.model,
+            status="ok", version=__version__, model=searcher_.index.model, backend=searcher_.index.backend,
             documents=len(searcher_.index.documents), chunks=len(searcher_.index.chunks),
         )
 
@@ -351,7 +352,9 @@ def load_searcher(settings: Settings) -> Searcher:
     from qa.index import Index
 
     index = Index.load(Path(settings.index_dir), model=settings.model)
-    return Searcher(index, get_encoder(settings.model), settings.max_question_chars, settings.max_k)
+    # Questions are embedded the way the index's passages were.
+    encoder = get_encoder(settings.model, index.backend)
+    return Searcher(index, encoder, settings.max_question_chars, settings.max_k)
 
 
 def _ask(searcher: Searcher, question: str, k: int, filters: Filters, where: str) -> Answer:

@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     settings = Settings.from_env().with_overrides(
-        model=args.model, index_dir=getattr(args, "index", None) or getattr(args, "out", None)
+        model=args.model, backend=args.backend,
+        index_dir=getattr(args, "index", None) or getattr(args, "out", None),
     )
     try:
         return args.handler(args, settings)
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description="Question answering over press-briefing transcripts.")
     parser.add_argument("--model", help="embedding model name or folder (default: QA_MODEL or all-MiniLM-L6-v2)")
+    parser.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"),
+                        help="runtime that embeds passages when indexing (default: QA_BACKEND or torch)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     index = commands.add_parser("index", help="build the index from transcript folders")
@@ -37,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a folder (or file) of transcripts; repeat for several (default: seeds/)")
     index.add_argument("--out", type=Path, metavar="DIR", help="where to write the index (default: index/)")
     index.add_argument("--batch-size", type=int, default=None, help="encoder batch size")
+    index.add_argument("--full", action="store_true",
+                       help="embed everything again instead of reusing the vectors of unchanged text")
     index.set_defaults(handler=run_index)
 
     ask = commands.add_parser("ask", help="ask a question and print the cited passages")
@@ -79,20 +84,25 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
         if not source.exists():
             print(f"qa: error: source folder not found: {source}", file=sys.stderr)
             return 2
-    encoder = get_encoder(settings.model)
+    encoder = get_encoder(settings.model, settings.backend)
     bar = tqdm(total=0, unit="chunk", desc="embedding", disable=None)
     try:
         report = build_index(
             sources, settings.index_dir, encoder, batch_size=args.batch_size or settings.batch_size,
             progress=bar.update, on_total=lambda total: setattr(bar, "total", total) or bar.refresh(),
+            incremental=not args.full,
         )
     finally:
         bar.close()
     for skipped in report.skipped:
         print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    if report.up_to_date:
+        print(f"index at {report.out_dir} is up to date ({report.documents} documents, {report.chunks} passages; "
+              f"checked in {report.seconds:.1f} s)")
+        return 0
     print(
         f"indexed {report.documents} documents, {report.chunks} passages in {report.seconds:.1f} s "
-        f"-> {report.out_dir}"
+        f"({report.encoded} windows embedded, {report.reused} reused) -> {report.out_dir}"
         + (f" ({len(report.skipped)} files skipped)" if report.skipped else "")
     )
     return 0 if report.documents else 1

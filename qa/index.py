@@ -14,6 +14,7 @@ Files (all plain and documented, so anyone can open them with standard tools):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -53,6 +54,20 @@ class BuildReport:
     skipped: tuple[Skipped, ...]
     seconds: float
     out_dir: Path
+    encoded: int = 0  # windows embedded in this build
+    reused: int = 0  # windows whose vectors came from the previous index
+    up_to_date: bool = False  # nothing changed: the previous index was kept as it was
+
+
+# The code that decides what an index holds. An index built by other code is never reused.
+_PIPELINE_FILES = ("transcripts.py", "text.py", "chunking.py", "lexical.py", "index.py")
+
+
+def pipeline_hash() -> str:
+    digest = hashlib.sha256()
+    for name in _PIPELINE_FILES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 class Index:
@@ -94,6 +109,10 @@ class Index:
     @property
     def model(self) -> str:
         return str(self.manifest["model"])
+
+    @property
+    def backend(self) -> str:
+        return str(self.manifest.get("backend", "torch"))
 
     def window_span(self, window: int) -> tuple[int, int]:
         return int(self.windows[window, 1]), int(self.windows[window, 2])
@@ -186,8 +205,13 @@ def build_index(
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    incremental: bool = True,
 ) -> BuildReport:
     """Parse, chunk and embed every transcript below ``sources`` and write the index to ``out_dir``.
+
+    With ``incremental`` (the default), an index already at ``out_dir`` built by the same code
+    and model lends the vectors of every window whose text is unchanged, and an unchanged
+    corpus leaves it as it is.
 
     ``encoder`` has ``name``, ``dimension`` and ``encode(texts, batch_size)``. The index is written
     to a temporary folder beside ``out_dir`` and moved into place at the end, so a failed build
@@ -195,7 +219,14 @@ def build_index(
     """
     began = time.perf_counter()
     sources = [Path(s) for s in sources]
+    out_dir = Path(out_dir)
     transcripts, skipped = load_folder(sources)
+    previous = _previous_index(out_dir, encoder) if incremental else None
+    hashes = {d.doc_id: {"path": d.path, "sha256": d.content_hash} for d in transcripts}
+    if previous is not None and previous.manifest.get("documents") == hashes:
+        # Same code, same model, same documents: the index on disk is what a rebuild would write.
+        return BuildReport(len(transcripts), len(previous.chunks), tuple(skipped), time.perf_counter() - began,
+                           out_dir, reused=len(previous.windows), up_to_date=True)
     by_id = {t.doc_id: t for t in transcripts}
     chunks = chunk_all(transcripts)
     window_rows = [
@@ -206,11 +237,22 @@ def build_index(
     windows = np.array(window_rows, dtype=np.int64).reshape(-1, 3)
     window_texts = [clean_for_model(by_id[chunks[row].doc_id].raw[start:end]) for row, start, end in window_rows]
     pair_texts = [_pair_text(by_id[chunk.doc_id], chunk) for chunk in chunks]
+    # Vectors are reused by the exact text they embed, so a changed document is re-embedded
+    # only where its words changed.
+    known = _vectors_by_text(previous) if previous is not None else {}
+    vectors = np.zeros((len(window_texts), encoder.dimension), dtype=np.float32)
+    missing = []
+    for position, text in enumerate(window_texts):
+        vector = known.get(text)
+        if vector is None:
+            missing.append(position)
+        else:
+            vectors[position] = vector
     if on_total:
-        on_total(len(window_texts))
-    vectors = _embed(window_texts, encoder, batch_size, progress)
+        on_total(len(missing))
+    if missing:
+        vectors[missing] = _embed([window_texts[i] for i in missing], encoder, batch_size, progress)
 
-    out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
     try:
@@ -236,12 +278,15 @@ def build_index(
         manifest = {
             "format_version": FORMAT_VERSION,
             "model": encoder.name,
+            "backend": getattr(encoder, "backend", "torch"),
             "dimension": encoder.dimension,
             "chunk_count": len(chunks),
             "window_count": len(windows),
             "document_count": len(transcripts),
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "build_seconds": round(seconds, 2),
+            "pipeline": pipeline_hash(),
+            "encoded_windows": len(missing),
             "sources": [str(s) for s in sources],
             "documents": {d.doc_id: {"path": d.path, "sha256": d.content_hash} for d in transcripts},
             "skipped": [asdict(s) for s in skipped],
@@ -251,7 +296,32 @@ def build_index(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return BuildReport(len(transcripts), len(chunks), tuple(skipped), seconds, out_dir)
+    return BuildReport(len(transcripts), len(chunks), tuple(skipped), seconds, out_dir,
+                       encoded=len(missing), reused=len(window_texts) - len(missing))
+
+
+def _previous_index(out_dir: Path, encoder: object) -> Index | None:
+    """The index at ``out_dir`` if it was built by this code with this model and backend."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        if (
+            manifest.get("pipeline") != pipeline_hash()
+            or manifest.get("backend", "torch") != getattr(encoder, "backend", "torch")
+            or manifest.get("dimension") != encoder.dimension
+        ):
+            return None
+        return Index.load(out_dir, model=encoder.name)
+    except (OSError, ValueError, IndexLoadError):
+        return None
+
+
+def _vectors_by_text(index: Index) -> dict[str, np.ndarray]:
+    vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal) if index.vectors.ntotal else np.zeros((0, 0))
+    known = {}
+    for position, (row, start, end) in enumerate(index.windows):
+        raw = index.documents[index.chunks[row].doc_id].raw
+        known[clean_for_model(raw[start:end])] = vectors[position]
+    return known
 
 
 def _pair_text(document: Transcript, chunk: Chunk) -> str:

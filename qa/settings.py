@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_BACKEND = "torch"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -17,6 +18,9 @@ class Settings:
     index_dir: Path = PROJECT_ROOT / "index"
     sources: tuple[Path, ...] = (PROJECT_ROOT / "seeds",)
     model: str = DEFAULT_MODEL
+    # Which runtime embeds passages when an index is built. Questions are always embedded with
+    # the backend the index was built with, which the manifest records.
+    backend: str = DEFAULT_BACKEND
     batch_size: int = 32
     host: str = "127.0.0.1"
     port: int = 8000
@@ -32,6 +36,8 @@ class Settings:
             settings = replace(settings, index_dir=Path(env["QA_INDEX"]))
         if env.get("QA_MODEL"):
             settings = replace(settings, model=env["QA_MODEL"])
+        if env.get("QA_BACKEND"):
+            settings = replace(settings, backend=env["QA_BACKEND"])
         if env.get("QA_SOURCES"):
             paths = tuple(Path(p) for p in env["QA_SOURCES"].split(os.pathsep) if p)
             settings = replace(settings, sources=paths)

@@ -1,0 +1,261 @@
+"""make bench: index build against raw encoder throughput, query latency, concurrency, memory, start-up.
+
+Writes bench/results.json and prints a table. Run on an otherwise idle machine: the figures are
+wall-clock times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("QA_SHARED", REPO.parent / "shared"))
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return round(ordered[position], 2)
+
+
+def latency_summary(values: list[float]) -> dict:
+    return {"n": len(values), "p50_ms": percentile(values, 0.5), "p95_ms": percentile(values, 0.95), "p99_ms": percentile(values, 0.99)}
+
+
+def questions() -> list[str]:
+    files = [SHARED / "eval" / "dev.jsonl", REPO / "tests" / "data" / "questions.jsonl"]
+    found = [json.loads(line)["question"] for f in files if f.exists() for line in f.read_text().splitlines() if line.strip()]
+    return found or ["How many specific support measures did the SME service initiative introduce?"]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    memory = ""
+    try:
+        memory = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": cpu, "memory": memory, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def bench_build(sources: list[Path], backend: str, workdir: Path) -> tuple[dict, Path]:
+    from qa.chunking import chunk_all, clean_for_model, window_spans
+    from qa.embedding import get_encoder
+    from qa.index import build_index
+    from qa.transcripts import load_folder
+
+    began = time.perf_counter()
+    encoder = get_encoder("all-MiniLM-L6-v2", backend)
+    encoder.encode(["warm up"])
+    load_seconds = time.perf_counter() - began
+
+    # The raw encoder on exactly the texts the build embeds, batched the same way.
+    transcripts, _ = load_folder(sources)
+    by_id = {t.doc_id: t for t in transcripts}
+    texts = [
+        clean_for_model(by_id[chunk.doc_id].raw[start:end])
+        for chunk in chunk_all(transcripts)
+        for start, end in window_spans(by_id[chunk.doc_id].raw, chunk)
+    ]
+    ordered = sorted(texts, key=len)
+    began = time.perf_counter()
+    for first in range(0, len(ordered), 256):
+        encoder.encode(ordered[first : first + 256], batch_size=32)
+    encode_seconds = time.perf_counter() - began
+
+    out = workdir / "index"
+    began = time.perf_counter()
+    report = build_index(sources, out, encoder)
+    build_seconds = time.perf_counter() - began
+    raw_rate = len(texts) / encode_seconds
+    build_rate = len(texts) / build_seconds
+    return {
+        "backend": backend,
+        "documents": report.documents,
+        "passages": report.chunks,
+        "windows": len(texts),
+        "model_load_s": round(load_seconds, 2),
+        "raw_encoder_windows_per_s": round(raw_rate, 1),
+        "raw_encode_s": round(encode_seconds, 1),
+        "build_s": round(build_seconds, 1),
+        "build_windows_per_s": round(build_rate, 1),
+        "build_share_of_raw_encoder": round(build_rate / raw_rate, 3),
+    }, out
+
+
+def bench_in_process(index_dir: Path, asked: list[str], rounds: int) -> dict:
+    from qa.api import load_searcher
+    from qa.settings import Settings
+
+    searcher = load_searcher(Settings(index_dir=index_dir))
+    searcher.ask(asked[0], 5)
+    timings = []
+    for _ in range(rounds):
+        for question in asked:
+            began = time.perf_counter()
+            searcher.ask(question, 5)
+            timings.append((time.perf_counter() - began) * 1000)
+    return latency_summary(timings)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int) -> dict:
+    import httpx
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qa.cli", "serve", "--index", str(index_dir), "--port", str(port)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.perf_counter() - began > 120:
+                raise RuntimeError("qa serve did not start")
+            time.sleep(0.05)
+        ready_seconds = time.perf_counter() - began
+        rss_start = rss_mb(process.pid)
+
+        sequential = []
+        with httpx.Client(base_url=base, timeout=30) as http:
+            for question in asked:
+                began = time.perf_counter()
+                http.post("/api/ask", json={"question": question, "k": 5}).raise_for_status()
+                sequential.append((time.perf_counter() - began) * 1000)
+
+        done, failed, concurrent = [0], [0], []
+        lock = threading.Lock()
+        deadline = time.perf_counter() + seconds
+
+        def client(offset: int) -> None:
+            with httpx.Client(base_url=base, timeout=30) as http:
+                position = offset
+                while time.perf_counter() < deadline:
+                    question = asked[position % len(asked)]
+                    position += 1
+                    began = time.perf_counter()
+                    try:
+                        ok = http.post("/api/ask", json={"question": question, "k": 5}).status_code == 200
+                    except httpx.HTTPError:
+                        ok = False
+                    took = (time.perf_counter() - began) * 1000
+                    with lock:
+                        done[0] += ok
+                        failed[0] += not ok
+                        concurrent.append(took)
+
+        threads = [threading.Thread(target=client, args=(i * 7,)) for i in range(clients)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        return {
+            "ready_s": round(ready_seconds, 2),
+            "rss_mb_at_start": rss_start,
+            "rss_mb_after_load": rss_mb(process.pid),
+            "http_one_at_a_time": latency_summary(sequential),
+            "concurrent_clients": clients,
+            "concurrent_seconds": round(elapsed, 1),
+            "concurrent_requests": done[0],
+            "concurrent_failures": failed[0],
+            "queries_per_s": round(done[0] / elapsed, 1),
+            "http_concurrent": latency_summary(concurrent),
+        }
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--source", action="append", type=Path, help="transcript folders (default: seeds + the shared corpus)")
+    parser.add_argument("--backend", default=os.environ.get("QA_BACKEND", "torch"))
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the concurrency run")
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the questions in-process")
+    args = parser.parse_args()
+    sources = args.source or [REPO / "seeds", SHARED / "corpus" / "wh-press-briefings"]
+    missing = [s for s in sources if not s.exists()]
+    if missing:
+        print(f"bench: source folder not found: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    asked = questions()
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as workdir:
+        build, index_dir = bench_build(sources, args.backend, Path(workdir))
+        in_process = bench_in_process(index_dir, asked, args.rounds)
+        server = bench_server(index_dir, asked, args.seconds, clients=8)
+    results = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "sources": [str(s) for s in sources],
+        "build": build,
+        "query_in_process": in_process,
+        "server": server,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(render(results))
+    return 0
+
+
+def render(results: dict) -> str:
+    build, query, server = results["build"], results["query_in_process"], results["server"]
+    rows = [
+        ("machine", f"{results['machine']['cores']} cores, {results['machine']['cpu']}, {results['machine']['memory']}"),
+        ("corpus", f"{build['documents']} documents, {build['passages']} passages, {build['windows']} windows"),
+        ("encoder backend", build["backend"]),
+        ("raw encoder", f"{build['raw_encoder_windows_per_s']} windows/s ({build['raw_encode_s']} s)"),
+        ("index build", f"{build['build_s']} s, {build['build_windows_per_s']} windows/s ({build['build_share_of_raw_encoder']:.0%} of raw)"),
+        ("query in-process (k=5)", f"p50 {query['p50_ms']} ms, p95 {query['p95_ms']} ms, p99 {query['p99_ms']} ms"),
+        ("query over HTTP, one at a time", "p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms".format(**server["http_one_at_a_time"])),
+        (f"{server['concurrent_clients']} concurrent clients", f"{server['queries_per_s']} queries/s, {server['concurrent_failures']} failed, p99 {server['http_concurrent']['p99_ms']} ms"),
+        ("server ready after start", f"{server['ready_s']} s"),
+        ("server resident memory", f"{server['rss_mb_at_start']} MB at start, {server['rss_mb_after_load']} MB after the load"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"| {name.ljust(width)} | {value} |" for name, value in rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
