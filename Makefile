@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 EVAL_INDEX ?= .cache/eval-index
 WH_CORPUS ?= $(SHARED)/corpus/wh-press-briefings
 
-.PHONY: install browser index run test eval bench clean distclean
+.PHONY: install browser index run test eval bench loadtest clean distclean
 
 install: $(VENV)/.installed
 
@@ -55,6 +55,11 @@ eval: install $(EVAL_INDEX)/manifest.json
 bench: install
 	@test -d $(WH_CORPUS) || { echo "make bench needs the shared corpus at $(WH_CORPUS) (set SHARED=...)"; exit 2; }
 	$(BIN)/python bench/run.py --source seeds --source $(WH_CORPUS)
+
+# 32 connections for 60 s against qa serve on 127.0.0.1, with an index rebuild in the middle.
+loadtest: install
+	@test -d $(WH_CORPUS) || { echo "make loadtest needs the shared corpus at $(WH_CORPUS) (set SHARED=...)"; exit 2; }
+	$(BIN)/python bench/loadtest.py --source seeds --source $(WH_CORPUS)
 
 clean:
 	rm -rf $(INDEX) .cache .pytest_cache build *.egg-info

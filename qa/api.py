@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import re
+import threading
+import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import date
@@ -25,6 +30,8 @@ from qa.settings import PROJECT_ROOT, Settings
 WEB_DIR = PROJECT_ROOT / "web"
 MAX_QUESTION_CHARS = 1000
 MAX_K = 50
+MAX_BODY_BYTES = 64 * 1024
+logger = logging.getLogger("qa.api")
 _DOC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 # Our pages run no inline script and load nothing from elsewhere.
@@ -171,17 +178,114 @@ def answer_json(answer: Answer) -> dict:
 # The application
 
 
-def create_app(settings: Settings | None = None, searcher: Searcher | None = None) -> FastAPI:
-    """The app for one index. Pass a ready ``searcher`` (tests) or let it load from ``settings``."""
+class Reloader:
+    """Holds the current searcher and swaps in a newly built index without a restart.
+
+    At most once a second a request looks at where the index link points and at its manifest;
+    when they changed, a background thread loads the new index while requests go on with the
+    old one, then swaps it in with one assignment. A new index that fails to load is logged and
+    the old one kept.
+    """
+
+    CHECK_EVERY = 1.0
+
+    def __init__(self, settings: Settings, searcher: Searcher | None, watch: bool) -> None:
+        self.settings = settings
+        self.searcher = searcher
+        self.watch = watch
+        self.reloads = 0
+        self._stamp = self._read_stamp()
+        self._checked = time.monotonic()
+        self._loading = threading.Lock()
+
+    def _read_stamp(self) -> tuple | None:
+        try:
+            target = os.path.realpath(self.settings.index_dir)
+            stat = os.stat(os.path.join(target, "manifest.json"))
+            return target, stat.st_mtime_ns, stat.st_size
+        except OSError:
+            return None
+
+    def current(self) -> Searcher:
+        if self.watch and time.monotonic() - self._checked >= self.CHECK_EVERY:
+            self._checked = time.monotonic()
+            stamp = self._read_stamp()
+            if stamp is not None and stamp != self._stamp and self._loading.acquire(blocking=False):
+                threading.Thread(target=self._reload, args=(stamp,), daemon=True).start()
+        return self.searcher
+
+    def _reload(self, stamp: tuple) -> None:
+        try:
+            self.searcher = load_searcher(self.settings)
+            self.reloads += 1
+            logger.info("loaded the new index at %s", stamp[0])
+        except Exception as error:  # keep serving the old index
+            logger.error("the new index at %s did not load, still serving the old one: %s", stamp[0], error)
+        finally:
+            self._stamp = stamp
+            self._loading.release()
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, whether or not they declare a length."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await _too_large(send, self.limit)
+        # Read the body first (it is small by definition), then hand it to the app.
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return await self.app(scope, _replay([], message), send)
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                return await _too_large(send, self.limit)
+            more = message.get("more_body", False)
+        return await self.app(scope, _replay(chunks, None, receive), send)
+
+
+def _replay(chunks: list[bytes], final: dict | None, receive=None):
+    """A receive callable that gives back a body already read, then defers to the real one."""
+    pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}] if final is None else [final]
+
+    async def replay():
+        if pending:
+            return pending.pop()
+        if receive is not None:
+            return await receive()
+        return {"type": "http.disconnect"}
+
+    return replay
+
+
+async def _too_large(send, limit: int) -> None:
+    body = json.dumps({"detail": f"request body too large: the limit is {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings | None = None, searcher: Searcher | None = None, watch: bool | None = None) -> FastAPI:
+    """The app for one index. Pass a ready ``searcher`` (tests) or let it load from ``settings``.
+
+    ``watch`` (default: on when the app loads its own index) reloads the index when it is rebuilt.
+    """
     settings = settings or Settings.from_env()
-    state: dict[str, Searcher] = {}
-    if searcher is not None:
-        state["searcher"] = searcher
+    reloader = Reloader(settings, searcher, watch=searcher is None if watch is None else watch)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        if "searcher" not in state:
-            state["searcher"] = load_searcher(settings)
+        if reloader.searcher is None:
+            reloader.searcher = load_searcher(settings)
         yield
 
     app = FastAPI(
@@ -198,7 +302,10 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
     _mount_swagger_assets(app)
 
     def current() -> Searcher:
-        return state["searcher"]
+        return reloader.current()
+
+    app.state.reloader = reloader
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -344,6 +451,11 @@ def _mount_swagger_assets(app: FastAPI) -> None:
     except ImportError:  # pragma: no cover - /docs then shows a blank page; /openapi.json still works
         return
     app.mount("/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+
+
+def app_from_env() -> FastAPI:
+    """The app for ``qa serve --workers N``: each worker process builds its own from QA_* settings."""
+    return create_app(Settings.from_env(), watch=True)
 
 
 def load_searcher(settings: Settings) -> Searcher:

@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes sharing the on-disk index (default 1)")
     serve.set_defaults(handler=run_serve)
     return parser
 
@@ -193,11 +194,21 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     from qa.api import create_app, load_searcher
 
     settings = settings.with_overrides(host=args.host, port=args.port)
+    if args.workers < 1:
+        print("qa: error: --workers must be at least 1", file=sys.stderr)
+        return 2
     searcher = load_searcher(settings)  # fail here, with a clear message, before listening
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    app = create_app(settings, searcher)
-    print(f"serving {len(searcher.index.documents)} documents on http://{settings.host}:{settings.port}/", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    print(f"serving {len(searcher.index.documents)} documents on http://{settings.host}:{settings.port}/"
+          + (f" with {args.workers} workers" if args.workers > 1 else ""), file=sys.stderr)
+    if args.workers > 1:
+        # Each worker loads the same on-disk index (and reloads it when it is rebuilt).
+        os.environ["QA_INDEX"] = str(Path(settings.index_dir).absolute())
+        os.environ["QA_MODEL"] = settings.model
+        uvicorn.run("qa.api:app_from_env", factory=True, host=settings.host, port=settings.port,
+                    workers=args.workers, log_level="info")
+        return 0
+    uvicorn.run(create_app(settings, searcher, watch=True), host=settings.host, port=settings.port, log_level="info")
     return 0
 
 

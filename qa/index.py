@@ -14,12 +14,16 @@ Files (all plain and documented, so anyone can open them with standard tools):
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -120,7 +124,9 @@ class Index:
     @classmethod
     def load(cls, directory: Path, model: str | None = None) -> Index:
         """Load an index, refusing one built for another format version or (if given) model."""
-        directory = Path(directory)
+        # Resolve the link once, so that every file comes from the same build even if a new
+        # one is swapped in while this one loads.
+        directory = Path(directory).resolve()
         manifest_path = directory / MANIFEST
         if not manifest_path.is_file():
             raise IndexLoadError(f"no index at {directory}: {MANIFEST} is missing (build one with 'qa index')")
@@ -139,6 +145,16 @@ class Index:
                 f"the index at {directory} was built with model {manifest.get('model')!r}, but the "
                 f"configured model is {model!r}: use --model {manifest.get('model')!r} (or QA_MODEL), "
                 f"or rebuild the index with 'qa index --model {model}'"
+            )
+        expected = manifest.get("files")
+        if not isinstance(expected, dict):
+            raise IndexLoadError(f"the index at {directory} has no file checksums in its manifest: rebuild it")
+        actual = file_checksums(directory)
+        damaged = sorted(name for name in expected.keys() | actual.keys() if expected.get(name) != actual.get(name))
+        if damaged:
+            raise IndexLoadError(
+                f"the index at {directory} is damaged: {', '.join(damaged[:5])} "
+                f"{'is' if len(damaged) == 1 else 'are'} missing or not as built (checksum mismatch): rebuild it"
             )
         try:
             documents = {}
@@ -198,7 +214,16 @@ def document_profile(document: Transcript) -> str:
     return " ".join(parts)
 
 
-def build_index(
+def build_index(sources: Iterable[Path], out_dir: Path, encoder: object, wait: bool = True, **options) -> BuildReport:
+    """Build under the index's lock (see ``_build``), clearing what killed builds left behind."""
+    out_dir = Path(out_dir)
+    with build_lock(out_dir, wait=wait):
+        for leftover in out_dir.parent.glob(f".{out_dir.name}.building-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        return _build(sources, out_dir, encoder, **options)
+
+
+def _build(
     sources: Iterable[Path],
     out_dir: Path,
     encoder: object,
@@ -290,6 +315,7 @@ def build_index(
             "sources": [str(s) for s in sources],
             "documents": {d.doc_id: {"path": d.path, "sha256": d.content_hash} for d in transcripts},
             "skipped": [asdict(s) for s in skipped],
+            "files": file_checksums(staging),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         _swap_into_place(staging, out_dir)
@@ -334,17 +360,59 @@ def _pair_text(document: Transcript, chunk: Chunk) -> str:
 
 
 def _swap_into_place(staging: Path, out_dir: Path) -> None:
-    if out_dir.exists() and not (out_dir / MANIFEST).exists() and any(out_dir.iterdir()):
-        raise IndexLoadError(
-            f"{out_dir} exists and is not an index (no {MANIFEST}); refusing to replace it"
-        )
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{int(time.time() * 1000)}")
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Make ``out_dir`` point at the finished build in one atomic step.
+
+    ``out_dir`` is a symbolic link to a versioned folder beside it; the link is replaced with
+    ``os.replace``, which is atomic, so a reader sees the old index or the new one and a build
+    killed at any moment leaves the old one in place. The version before the previous one is
+    deleted (the previous one may still be being read by a server reloading it).
+    """
+    if out_dir.exists() and not out_dir.is_symlink() and not (out_dir / MANIFEST).exists() and any(out_dir.iterdir()):
+        raise IndexLoadError(f"{out_dir} exists and is not an index (no {MANIFEST}); refusing to replace it")
+    version = out_dir.with_name(f".{out_dir.name}.v-{time.time_ns()}")
+    staging.rename(version)
+    if out_dir.exists() and not out_dir.is_symlink():
+        # An index written by an older version of this program, as a plain folder: moved aside once.
+        out_dir.rename(out_dir.with_name(f".{out_dir.name}.v-0-plain"))
+    link = out_dir.with_name(f".{out_dir.name}.link-{os.getpid()}")
+    link.unlink(missing_ok=True)
+    os.symlink(version.name, link)
+    os.replace(link, out_dir)
+    versions = sorted(out_dir.parent.glob(f".{out_dir.name}.v-*"), key=lambda p: p.name)
+    for stale in versions[:-2]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextmanager
+def build_lock(out_dir: Path, wait: bool = True):
+    """Serialise builds of one index: a second build waits (or, with ``wait=False``, fails)."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = out_dir.with_name(f".{out_dir.name}.lock")
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise IndexLoadError(f"another build of {out_dir} is running (lock {lock_path})") from None
+            print(f"waiting for another build of {out_dir} to finish ...", file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def file_checksums(directory: Path) -> dict[str, str]:
+    """SHA-256 of every file of an index folder but the manifest, by relative path."""
+    sums = {}
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and path.name != MANIFEST:
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            sums[str(path.relative_to(directory))] = digest.hexdigest()
+    return sums
 
 
 def _embed(texts: list[str], encoder: object, batch_size: int, progress: Callable[[int], None] | None) -> np.ndarray:

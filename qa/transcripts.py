@@ -101,10 +101,20 @@ def make_doc_id(relative_path: str) -> str:
     return doc_id or "document"
 
 
-def load_transcript(path: Path, root: Path | None = None) -> Transcript:
+# Real briefings run to about 100 KB; a file this large is refused before it is read, so that
+# one broken or hostile file cannot exhaust memory or swamp the index.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+def load_transcript(path: Path, root: Path | None = None, max_bytes: int = MAX_FILE_BYTES) -> Transcript:
     """Read and parse one file; ``root`` is the folder the file's ``path`` is given relative to."""
     relative = path.name if root is None or root == path else str(path.relative_to(root))
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise TranscriptError(
+                f"{relative}: file too large ({size:,} bytes; the limit is {max_bytes:,})"
+            )
         data = path.read_bytes()
     except OSError as error:
         raise TranscriptError(f"{relative}: cannot be read ({error.strerror or error})") from None
@@ -117,6 +127,7 @@ def load_folder(roots: Iterable[Path]) -> tuple[list[Transcript], list[Skipped]]
     transcripts: list[Transcript] = []
     skipped: list[Skipped] = []
     seen_ids: dict[str, str] = {}
+    seen_hashes: dict[str, str] = {}
     for root in roots:
         if not root.exists():
             raise FileNotFoundError(f"source folder not found: {root}")
@@ -133,7 +144,11 @@ def load_folder(roots: Iterable[Path]) -> tuple[list[Transcript], list[Skipped]]
                     Skipped(relative, f"same document id as {seen_ids[transcript.doc_id]}")
                 )
                 continue
+            if transcript.content_hash in seen_hashes:
+                skipped.append(Skipped(relative, f"duplicate: same content as {seen_hashes[transcript.content_hash]}"))
+                continue
             seen_ids[transcript.doc_id] = relative
+            seen_hashes[transcript.content_hash] = relative
             transcripts.append(transcript)
     return transcripts, skipped
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -135,7 +136,13 @@ def test_rebuild_replaces_the_old_index_and_refuses_foreign_folders(tmp_path, st
     assert Index.load(out).manifest["document_count"] == 1
     build_index([SEEDS], out, stand_in_encoder)
     assert Index.load(out).manifest["document_count"] == 2
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".index.")]
+    # index is a link to the newest build; the previous build is kept for readers still on it.
+    assert out.is_symlink() and (tmp_path / os.readlink(out)).name.startswith(".index.v-")
+    versions = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".index.v-"))
+    assert len(versions) == 2 and os.readlink(out) == versions[-1]
+    assert not [p for p in tmp_path.iterdir() if ".building-" in p.name]
+    build_index([SEEDS], out, stand_in_encoder, incremental=False)
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith(".index.v-")]) == 2
     foreign = tmp_path / "notes"
     foreign.mkdir()
     (foreign / "keep-me.txt").write_text("precious")

@@ -45,3 +45,36 @@ def test_live_server_errors(live_server):
         page = http.get("/ask", params={"q": "stock exchange"})
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert "Content-Security-Policy" in page.headers
+
+
+def test_several_workers_serve_the_same_index(built_index):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO, free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qa.cli", "serve", "--index", str(built_index), "--port", str(port), "--workers", "2"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "qa serve --workers 2 did not start"
+            time.sleep(0.3)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            for _ in range(6):
+                body = http.get("/api/ask", params={"q": QUESTIONS[0], "k": 2}).json()
+                assert "73 specific support measures" in " ".join(p["text"] for p in body["passages"])
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert "with 2 workers" in process.stderr.read()

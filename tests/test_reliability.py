@@ -1,0 +1,165 @@
+"""Indexes survive killed builds, concurrent builds and damaged files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import REPO, SEEDS
+from qa.index import MANIFEST, Index, IndexLoadError, build_index
+
+# A build that takes a couple of seconds: the stand-in encoder, slowed down per batch.
+SLOW_BUILD = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from pathlib import Path
+    from conftest import StandInEncoder
+    from qa.index import build_index
+
+    class Slow(StandInEncoder):
+        def encode(self, texts, batch_size=32, show_progress=False):
+            time.sleep({delay} * len(texts))
+            return super().encode(texts, batch_size)
+
+    print("started", flush=True)
+    build_index([Path({source!r})], Path({out!r}), Slow(), batch_size=2, incremental=False)
+    print("finished", flush=True)
+    """
+)
+
+
+def slow_build(source, out, delay=0.05) -> subprocess.Popen:
+    script = SLOW_BUILD.format(tests=str(REPO / "tests"), source=str(source), out=str(out), delay=delay)
+    return subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    source = tmp_path / "source"
+    shutil.copytree(SEEDS, source)
+    # More text, so that a build has many moments to be killed in.
+    for copy in range(3):
+        (source / f"copy-{copy}.txt").write_text((SEEDS / "003_cd57cd5aac821783.txt").read_text().replace("MIIT", f"MIIT{copy}"))
+    return source
+
+
+def test_a_build_killed_at_any_moment_leaves_the_previous_index_loadable(tmp_path, corpus, stand_in_encoder):
+    out = tmp_path / "index"
+    build_index([SEEDS], out, stand_in_encoder)
+    before = json.loads((out / MANIFEST).read_text())
+    # How long a whole slow build takes, then kill points spread over it (and past its end).
+    began = time.monotonic()
+    probe = slow_build(corpus, tmp_path / "probe")
+    assert probe.wait(timeout=120) == 0
+    duration = time.monotonic() - began
+    kill_points = [duration * share for share in (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)]
+    outcomes = []
+    for delay in kill_points:
+        process = slow_build(corpus, out)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        index = Index.load(out)  # never half-written, never a mix of two builds
+        count = index.manifest["document_count"]
+        assert count in (before["document_count"], 5), count
+        outcomes.append(count)
+        if count == 5:
+            # The killed build finished before the kill: start again from the original index.
+            build_index([SEEDS], out, stand_in_encoder, incremental=False)
+    assert outcomes.count(before["document_count"]) >= len(kill_points) // 2, outcomes
+    # Leftovers of killed builds are cleared by the next build.
+    build_index([corpus], out, stand_in_encoder)
+    assert not list(tmp_path.glob(".index.building-*"))
+    assert Index.load(out).manifest["document_count"] == 5
+
+
+def test_two_builds_at_once_are_serialised(tmp_path, corpus, stand_in_encoder):
+    out = tmp_path / "index"
+    first = slow_build(corpus, out, delay=0.05)
+    assert first.stdout.readline().strip() == "started"
+    time.sleep(0.5)
+    with pytest.raises(IndexLoadError, match="another build of .* is running"):
+        build_index([SEEDS], out, stand_in_encoder, wait=False)
+    # A waiting build starts when the first is done, and its index is the one left.
+    report = build_index([SEEDS], out, stand_in_encoder, incremental=False)
+    assert first.wait(timeout=120) == 0
+    assert report.documents == 2 and Index.load(out).manifest["document_count"] == 2
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete", "extra"])
+def test_damaged_index_files_are_detected_on_load(tmp_path, stand_in_encoder, damage):
+    out = tmp_path / "index"
+    build_index([SEEDS], out, stand_in_encoder)
+    target = out / "vectors.faiss"
+    if damage == "flip":
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        target.write_bytes(bytes(data))
+    elif damage == "truncate":
+        target.write_bytes(target.read_bytes()[:-100])
+    elif damage == "delete":
+        (out / "bm25" / "windows" / "vocab.index.json").unlink()
+    else:
+        (out / "unexpected.bin").write_bytes(b"x")
+    with pytest.raises(IndexLoadError, match="damaged"):
+        Index.load(out)
+
+
+def test_a_file_that_vanishes_while_indexing_is_reported(tmp_path, stand_in_encoder, monkeypatch):
+    from qa import transcripts
+
+    source = tmp_path / "source"
+    shutil.copytree(SEEDS, source)
+    doomed = source / "000_05a47eddf0c07e42.txt"
+    real = transcripts.iter_source_files
+
+    def listing_then_delete(root):
+        files = list(real(root))
+        doomed.unlink()
+        return iter(files)
+
+    monkeypatch.setattr(transcripts, "iter_source_files", listing_then_delete)
+    report = build_index([source], tmp_path / "index", stand_in_encoder)
+    assert report.documents == 1
+    assert [(s.path, s.reason.split(" (")[0]) for s in report.skipped] == [("000_05a47eddf0c07e42.txt", "cannot be read")]
+
+
+def test_an_old_plain_folder_index_is_replaced_cleanly(tmp_path, stand_in_encoder):
+    out = tmp_path / "index"
+    build_index([SEEDS], tmp_path / "elsewhere", stand_in_encoder)
+    shutil.copytree(os.path.realpath(tmp_path / "elsewhere"), out)  # a plain folder, as older versions wrote
+    build_index([SEEDS], out, stand_in_encoder, incremental=False)
+    assert out.is_symlink() and Index.load(out).manifest["document_count"] == 2
+
+
+def test_broken_transcripts_are_reported_and_the_good_ones_indexed(tmp_path, stand_in_encoder):
+    import resource
+
+    source = tmp_path / "source"
+    shutil.copytree(SEEDS, source)
+    (source / "binary.txt").write_bytes(bytes(range(256)) * 64)
+    (source / "latin1.txt").write_bytes("Déclaration du porte-parole".encode("latin-1"))
+    (source / "empty.txt").write_bytes(b"")
+    shutil.copy(SEEDS / "003_cd57cd5aac821783.txt", source / "copy-of-003.txt")
+    with open(source / "huge-one-line.txt", "wb") as handle:  # 50 MB on a single line
+        handle.write(b"word " * (10 * 1024 * 1024))
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = build_index([source], tmp_path / "index", stand_in_encoder)
+    peak_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert report.documents == 2
+    assert reasons["binary.txt"] == "binary file (contains NUL bytes)"
+    assert reasons["latin1.txt"].startswith("not valid UTF-8")
+    assert reasons["empty.txt"] == "empty file"
+    assert reasons["copy-of-003.txt"] == "duplicate: same content as 003_cd57cd5aac821783.txt"
+    assert reasons["huge-one-line.txt"].startswith("file too large (52,428,800 bytes")
+    assert (peak_after - peak_before) < 50 * 1024, "the 50 MB file must not be read into memory"  # KiB
