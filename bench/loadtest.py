@@ -61,6 +61,7 @@ def main() -> int:
 
     from qa.embedding import get_encoder
     from qa.index import build_index
+    from qa.settings import DEFAULT_BACKEND
 
     with tempfile.TemporaryDirectory(prefix="qa-load-") as workdir:
         work = Path(workdir)
@@ -69,7 +70,7 @@ def main() -> int:
         for source in sources:
             for path in sorted(Path(source).glob("*.txt")):
                 shutil.copy(path, corpus / path.name)
-        encoder = get_encoder("all-MiniLM-L6-v2", os.environ.get("QA_BACKEND", "torch"))
+        encoder = get_encoder("all-MiniLM-L6-v2", os.environ.get("QA_BACKEND", DEFAULT_BACKEND))
         index = work / "index"
         print(f"building the index of {len(list(corpus.glob('*.txt')))} files ...", file=sys.stderr)
         build_index([corpus], index, encoder)

@@ -18,6 +18,8 @@ import tempfile
 import threading
 import time
 from datetime import datetime, timezone
+
+from qa.settings import DEFAULT_BACKEND
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -210,10 +212,11 @@ def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", action="append", type=Path, help="transcript folders (default: seeds + the shared corpus)")
-    parser.add_argument("--backend", default=os.environ.get("QA_BACKEND", "torch"))
+    parser.add_argument("--backend", default=os.environ.get("QA_BACKEND", DEFAULT_BACKEND))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the concurrency run")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the questions in-process")
+    parser.add_argument("--keep", type=Path, help="copy the built index to this folder")
     args = parser.parse_args()
     sources = args.source or [REPO / "seeds", SHARED / "corpus" / "wh-press-briefings"]
     missing = [s for s in sources if not s.exists()]
@@ -225,6 +228,11 @@ def main() -> int:
         build, index_dir = bench_build(sources, args.backend, Path(workdir))
         in_process = bench_in_process(index_dir, asked, args.rounds)
         server = bench_server(index_dir, asked, args.seconds, clients=8)
+        if args.keep:
+            import shutil
+
+            shutil.rmtree(args.keep, ignore_errors=True)
+            shutil.copytree(os.path.realpath(index_dir), args.keep)
     results = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description="Question answering over press-briefing transcripts.")
     parser.add_argument("--model", help="embedding model name or folder (default: QA_MODEL or all-MiniLM-L6-v2)")
     parser.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"),
-                        help="runtime that embeds passages when indexing (default: QA_BACKEND or torch)")
+                        help="runtime that embeds passages when indexing (default: QA_BACKEND or onnx-int8)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     index = commands.add_parser("index", help="build the index from transcript folders")

@@ -32,6 +32,7 @@ import faiss
 import numpy as np
 
 from qa.chunking import Chunk, chunk_all, clean_for_model, window_spans
+from qa import vectors as vector_index
 from qa.lexical import LexicalIndex
 from qa.ranking import Ranker, Weights
 from qa.transcripts import Skipped, Transcript, Turn, load_folder
@@ -64,7 +65,7 @@ class BuildReport:
 
 
 # The code that decides what an index holds. An index built by other code is never reused.
-_PIPELINE_FILES = ("transcripts.py", "text.py", "chunking.py", "lexical.py", "index.py")
+_PIPELINE_FILES = ("transcripts.py", "text.py", "chunking.py", "lexical.py", "index.py", "vectors.py")
 
 
 def pipeline_hash() -> str:
@@ -165,7 +166,7 @@ class Index:
             with open(directory / CHUNKS, encoding="utf-8") as handle:
                 chunks = [Chunk(**json.loads(line)) for line in handle]
             windows = np.load(directory / WINDOWS, allow_pickle=False)
-            vectors = faiss.read_index(str(directory / VECTORS))
+            vectors = vector_index.load(directory / VECTORS)
             lexical = {part: LexicalIndex.load(directory / BM25 / part) for part in LEXICAL_PARTS}
         except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
             raise IndexLoadError(f"the index at {directory} is damaged or incomplete: {error}") from None
@@ -281,10 +282,7 @@ def _build(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
     try:
-        flat = faiss.IndexFlatIP(encoder.dimension)
-        if len(vectors):
-            flat.add(vectors)
-        faiss.write_index(flat, str(staging / VECTORS))
+        faiss.write_index(vector_index.build(vectors, encoder.dimension), str(staging / VECTORS))
         np.save(staging / WINDOWS, windows, allow_pickle=False)
         lexical_texts = {
             "windows": window_texts,
@@ -305,6 +303,7 @@ def _build(
             "model": encoder.name,
             "backend": getattr(encoder, "backend", "torch"),
             "dimension": encoder.dimension,
+            "vector_index": "flat" if len(vectors) <= vector_index.IVF_THRESHOLD else "ivf-flat",
             "chunk_count": len(chunks),
             "window_count": len(windows),
             "document_count": len(transcripts),

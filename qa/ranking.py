@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from qa import vectors as vector_index
 from qa.lexical import LexicalIndex
 
 
@@ -82,6 +83,7 @@ class Ranker:
         fusion: str = "zscore",
     ) -> None:
         self.vectors = vectors
+        self.matrix = vector_index.flat_matrix(vectors)  # a view into ``vectors``, which it keeps alive
         self.window_chunk = window_chunk
         self.window_doc = chunk_doc[window_chunk]
         self.chunk_is_question = chunk_is_question
@@ -123,14 +125,19 @@ class Ranker:
         depth = min(self.candidates, int(allowed.sum()))
         query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
 
-        dense_ids = self._dense_candidates(query, depth, allowed, filtered=not filters.is_empty())
+        if self.matrix is not None:
+            dense_all = self.matrix @ query[0]
+            dense_ids = _top(np.where(allowed, dense_all, -np.inf), depth)
+        else:
+            dense_all = None
+            dense_ids = self._dense_candidates(query, depth, allowed, filtered=not filters.is_empty())
         window_lex = np.where(allowed, self.window_lexical.scores(question), -np.inf)
         pair_lex = np.where(allowed, self.pair_lexical.scores(question)[self.window_chunk], -np.inf)
         candidates = np.unique(
             np.concatenate([dense_ids, _top(window_lex, depth), _top(pair_lex, depth)])
         )
         candidates = candidates[allowed[candidates]]
-        cosine = self.vectors.reconstruct_batch(candidates) @ query[0]
+        cosine = dense_all[candidates] if dense_all is not None else self.vectors.reconstruct_batch(candidates) @ query[0]
         document = self.document_lexical.scores(question)[self.window_doc[candidates]]
         combine = _reciprocal_ranks if self.fusion == "rrf" else _standardise
         fused = (
@@ -158,10 +165,10 @@ class Ranker:
         if filtered:
             bits = np.packbits(allowed, bitorder="little")
             selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
-            _, ids = self.vectors.search(query, depth, params=faiss.SearchParameters(sel=selector))
+            _, ids = self.vectors.search(query, depth, params=vector_index.search_params(self.vectors, selector))
         else:
             # Reporters' questions are excluded afterwards; search a little deeper for them.
-            _, ids = self.vectors.search(query, min(depth * 2, len(allowed)))
+            _, ids = self.vectors.search(query, min(depth * 2, len(allowed)), params=vector_index.search_params(self.vectors))
         ids = ids[0]
         ids = ids[ids >= 0]
         return ids[allowed[ids]][:depth]

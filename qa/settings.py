@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-DEFAULT_BACKEND = "torch"
+DEFAULT_BACKEND = "onnx-int8"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -70,10 +70,11 @@ def stand_in_encoder() -> StandInEncoder:
 
 @pytest.fixture(scope="session")
 def encoder():
-    """The real default model, loaded once for the whole test session."""
+    """The real default model on the default backend, loaded once for the whole test session."""
     from qa.embedding import get_encoder
+    from qa.settings import DEFAULT_BACKEND, DEFAULT_MODEL
 
-    return get_encoder()
+    return get_encoder(DEFAULT_MODEL, DEFAULT_BACKEND)
 
 
 @pytest.fixture(scope="session")

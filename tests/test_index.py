@@ -149,3 +149,23 @@ def test_rebuild_replaces_the_old_index_and_refuses_foreign_folders(tmp_path, st
     with pytest.raises(IndexLoadError, match="not an index"):
         build_index([SEEDS], foreign, stand_in_encoder)
     assert (foreign / "keep-me.txt").read_text() == "precious"
+
+
+def test_large_indexes_use_ivf_and_rank_like_exact_search(tmp_path, stand_in_encoder, monkeypatch):
+    from qa import vectors as vector_index
+
+    exact = tmp_path / "exact"
+    build_index([SEEDS], exact, stand_in_encoder)
+    monkeypatch.setattr(vector_index, "IVF_THRESHOLD", 5)
+    ivf = tmp_path / "ivf"
+    build_index([SEEDS], ivf, stand_in_encoder)
+    assert json.loads((ivf / MANIFEST).read_text())["vector_index"] == "ivf-flat"
+    loaded_exact, loaded_ivf = Index.load(exact), Index.load(ivf)
+    assert vector_index.kind(loaded_ivf.vectors) == "ivf-flat" and loaded_ivf.ranker.matrix is None
+    question = "Beijing Stock Exchange strategic cooperation agreement"
+    vector = stand_in_encoder.encode([question])[0]
+    # With every list probed (these lists are fewer than NPROBE), IVF is exact.
+    for filters in (Filters(), Filters(doc_id="003_cd57cd5aac821783")):
+        left = [(p.row, round(p.score, 4)) for p in loaded_exact.ranker.rank(question, vector, 5, filters).passages]
+        right = [(p.row, round(p.score, 4)) for p in loaded_ivf.ranker.rank(question, vector, 5, filters).passages]
+        assert left == right
