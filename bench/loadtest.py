@@ -90,31 +90,34 @@ def main() -> int:
                     raise RuntimeError("qa serve did not start")
                 time.sleep(0.1)
             asked = questions()
-            with httpx.Client(base_url=base, timeout=30) as http:  # warm up
-                for question in asked[:5]:
-                    http.post("/api/ask", json={"question": question, "k": 5})
+            # Warm up at full concurrency, so that the baseline memory includes the server's
+            # thread pool and runtime arenas: the question is whether memory grows under load.
+            asyncio.run(load(base, asked, 5.0, args.connections))
             rss_before = rss_mb(server.pid)
 
             # Halfway through, a new briefing arrives and the index is rebuilt and swapped.
             swap = {}
 
             def rebuild() -> None:
-                time.sleep(args.seconds / 2)
+                time.sleep(args.seconds / 4)
                 (corpus / "2024-01-02_new-briefing.txt").write_text(
                     "MR. SPOKESMAN:  The harbour programme will train 300 new pilots in 2024.\n"
                 )
                 began = time.perf_counter()
                 build_index([corpus], index, encoder)
                 swap["rebuild_s"] = round(time.perf_counter() - began, 2)
-                swap["at_s"] = round(args.seconds / 2, 1)
+                swap["started_at_s"] = round(args.seconds / 4, 1)
 
             rebuilder = threading.Thread(target=rebuild)
             rebuilder.start()
             print(f"{args.connections} connections for {args.seconds:.0f} s against {base} ...", file=sys.stderr)
             result = asyncio.run(load(base, asked, args.seconds, args.connections))
             rebuilder.join()
+            swapped, waited = False, time.perf_counter()
             with httpx.Client(base_url=base, timeout=30) as http:
-                swapped = "2024-01-02_new-briefing" in {d["doc_id"] for d in http.get("/api/documents").json()}
+                while not swapped and time.perf_counter() - waited < 60:
+                    swapped = "2024-01-02_new-briefing" in {d["doc_id"] for d in http.get("/api/documents").json()}
+                    time.sleep(0.5)
             result.update({
                 "seconds": args.seconds,
                 "connections": args.connections,
@@ -123,6 +126,7 @@ def main() -> int:
                 "rss_mb_after": rss_mb(server.pid),
                 "index_rebuild": swap,
                 "new_index_served": swapped,
+                "seconds_after_load_until_served": round(time.perf_counter() - waited, 1),
             })
         finally:
             server.terminate()

@@ -219,11 +219,26 @@ class Reloader:
             self.searcher = load_searcher(self.settings)
             self.reloads += 1
             logger.info("loaded the new index at %s", stamp[0])
+            # Requests still on the old index finish within seconds; then give its memory back.
+            time.sleep(5)
+            _release_memory()
         except Exception as error:  # keep serving the old index
             logger.error("the new index at %s did not load, still serving the old one: %s", stamp[0], error)
         finally:
             self._stamp = stamp
             self._loading.release()
+
+
+def _release_memory() -> None:
+    """Collect the old index and return freed heap to the system (glibc keeps it otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 class BodyLimit:

@@ -35,6 +35,13 @@ WH_SAMPLE = (
 )
 
 
+HOSTILE_FILE = "2024-04-01_hostile-markup.txt"
+HOSTILE_TEXT = (
+    "MR. SPOKESMAN:  <script>alert('transcript')</script><img src=x onerror=\"alert('img')\">\n"
+    "The tulip festival in the capital opens on the first of May, and the tulip parade follows.\n"
+)
+
+
 def shared_available() -> bool:
     return WH_DIR.is_dir()
 
@@ -86,6 +93,8 @@ def corpus_dir(tmp_path_factory) -> Path:
     if shared_available():
         for name in WH_SAMPLE:
             shutil.copy(WH_DIR / name, folder / name)
+    # A scraped transcript carrying markup that must only ever be shown as text.
+    (folder / HOSTILE_FILE).write_text(HOSTILE_TEXT, encoding="utf-8")
     return folder
 
 

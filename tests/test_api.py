@@ -18,7 +18,7 @@ def test_healthz(client):
     body = client.get("/healthz").json()
     assert body["status"] == "ok"
     assert body["model"] == "all-MiniLM-L6-v2"
-    assert body["documents"] == 2 + (len(WH_SAMPLE) if shared_available() else 0)
+    assert body["documents"] == 3 + (len(WH_SAMPLE) if shared_available() else 0)  # + the hostile one
     assert body["chunks"] > 10
 
 

@@ -516,6 +516,30 @@ def test_question_markup_is_shown_as_text(page, live_server):
     assert dialogs == []
 
 
+def test_transcript_markup_is_shown_as_text(page, live_server):
+    """A transcript carrying <script> and an onerror image: shown as text in results and source."""
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    ask_via_form(page, live_server, "When does the tulip festival open?")
+    page.wait_for_timeout(300)
+    hostile = [
+        item for item in results(page).all()
+        if "tulip festival" in collapse(item.locator("blockquote.passage").text_content())
+    ]
+    assert hostile, "the hostile transcript's passage should be found"
+    shown = collapse(hostile[0].locator("blockquote.passage").text_content())
+    assert "<script>alert('transcript')</script>" in shown and "onerror=" in shown
+    assert page.locator("script").count() == 0 and page.locator("img").count() == 0
+    follow(page, hostile[0].locator("a.source-link"))
+    page.wait_for_timeout(300)
+    source = page.locator("pre.source").text_content()
+    assert "<script>alert('transcript')</script>" in source
+    assert page.locator("script").count() == 0 and page.locator("img").count() == 0
+    assert dialogs == []
+    csp = httpx.get(page.url).headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp
+
+
 # ---------------------------------------------------------------------------------------------
 # 8. Phone layout
 
