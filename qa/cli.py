@@ -206,9 +206,12 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["QA_INDEX"] = str(Path(settings.index_dir).absolute())
         os.environ["QA_MODEL"] = settings.model
         uvicorn.run("qa.api:app_from_env", factory=True, host=settings.host, port=settings.port,
-                    workers=args.workers, log_level="info")
+                    workers=args.workers, log_level="info", timeout_keep_alive=30)
         return 0
-    uvicorn.run(create_app(settings, searcher, watch=True), host=settings.host, port=settings.port, log_level="info")
+    # Keep-alive longer than uvicorn's 5 s, so that a busy client's pooled connection is not closed
+    # under it between two requests.
+    uvicorn.run(create_app(settings, searcher, watch=True), host=settings.host, port=settings.port,
+                log_level="info", timeout_keep_alive=30)
     return 0
 
 
