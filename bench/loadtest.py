@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import REPO, SHARED, free_port, latency_summary, questions, rss_mb  # noqa: E402
+from run import REPO, SHARED, free_port, latency_summary, questions, rss_mb, wait_for_server  # noqa: E402
 
 
 async def load(base: str, asked: list[str], seconds: float, connections: int) -> dict:
@@ -80,15 +80,7 @@ def main() -> int:
         server = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", "--index", str(index), "--port", str(port)],
                                   cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if server.poll() is not None:
-                    raise RuntimeError("qa serve did not start")
-                time.sleep(0.1)
+            wait_for_server(base, server)
             asked = questions()
             # Warm up at full concurrency, so that the baseline memory includes the server's
             # thread pool and runtime arenas: the question is whether memory grows under load.

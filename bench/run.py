@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -131,6 +130,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_for_server(base: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    """Return once ``qa serve`` answers /healthz; raise if it exits or takes too long."""
+    import httpx
+
+    began = time.perf_counter()
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.perf_counter() - began > timeout:
+            raise RuntimeError("qa serve did not start")
+        time.sleep(0.05)
+
+
 def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int) -> dict:
     import httpx
 
@@ -142,15 +157,7 @@ def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.perf_counter() - began > 120:
-                raise RuntimeError("qa serve did not start")
-            time.sleep(0.05)
+        wait_for_server(base, process)
         ready_seconds = time.perf_counter() - began
         rss_start = rss_mb(process.pid)
 

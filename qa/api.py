@@ -131,23 +131,20 @@ class TurnOut(BaseModel):
     question_turn: int | None
 
 
-class DocumentSummary(BaseModel):
+class DocumentMeta(BaseModel):
     doc_id: str
     path: str
     title: str
     date: str | None
     source: str | None
     url: str | None
+
+
+class DocumentSummary(DocumentMeta):
     turns: int
 
 
-class DocumentDetail(BaseModel):
-    doc_id: str
-    path: str
-    title: str
-    date: str | None
-    source: str | None
-    url: str | None
+class DocumentDetail(DocumentMeta):
     format: str
     raw: str
     turns: list[TurnOut]
@@ -386,8 +383,7 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
     def document(doc_id: str) -> DocumentDetail:
         transcript = _find_document(current(), doc_id)
         return DocumentDetail(
-            doc_id=transcript.doc_id, path=transcript.path, title=transcript.title, date=transcript.date,
-            source=transcript.source, url=transcript.url, format=transcript.format, raw=transcript.raw,
+            **_meta(transcript), format=transcript.format, raw=transcript.raw,
             turns=[TurnOut(**asdict(t)) for t in transcript.turns],
         )
 
@@ -557,11 +553,12 @@ def _sorted_documents(searcher: Searcher):
     return sorted(searcher.index.documents.values(), key=lambda d: (d.date or "", d.doc_id))
 
 
+def _meta(transcript) -> dict:
+    return {name: getattr(transcript, name) for name in DocumentMeta.model_fields}
+
+
 def _summary(transcript) -> DocumentSummary:
-    return DocumentSummary(
-        doc_id=transcript.doc_id, path=transcript.path, title=transcript.title, date=transcript.date,
-        source=transcript.source, url=transcript.url, turns=len(transcript.turns),
-    )
+    return DocumentSummary(**_meta(transcript), turns=len(transcript.turns))
 
 
 def _find_document(searcher: Searcher, doc_id: str):

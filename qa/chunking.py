@@ -67,6 +67,7 @@ def _split_turn(raw: str, turn: Turn) -> list[tuple[int, int]]:
     groups: list[tuple[int, int]] = []
     group_start: int | None = None
     group_words = 0
+    last_end = turn.start
     for start, end in sentences:
         sentence_words = word_count(raw[start:end])
         if group_start is not None and group_words + sentence_words > MAX_WORDS:

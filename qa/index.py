@@ -96,6 +96,7 @@ class Index:
         doc_ids = list(documents)
         doc_number = {doc_id: i for i, doc_id in enumerate(doc_ids)}
         self.speakers = sorted({c.speaker for c in chunks if c.speaker}, key=str.casefold)
+        self.speaker_by_key = {s.casefold(): s for s in self.speakers}
         self.dates = sorted(d.date for d in documents.values() if d.date)
         self.ranker = Ranker(
             vectors=vectors,

@@ -93,7 +93,7 @@ def check_filters(index: Index, filters: Filters) -> Filters:
     """Filters with the speaker spelled as in the index, or a QuestionError naming the bad value."""
     speaker = filters.speaker.strip() if filters.speaker else None
     if speaker:
-        known = {s.casefold(): s for s in index.speakers}
+        known = index.speaker_by_key
         if speaker.casefold() not in known:
             raise QuestionError(f"unknown speaker {speaker[:100]!r}; GET /api/speakers lists the speakers", "speaker")
         speaker = known[speaker.casefold()]

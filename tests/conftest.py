@@ -137,41 +137,56 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(built_index):
-    """``qa serve`` as a real process on 127.0.0.1, yielding its base URL."""
+def start_server(index: Path, log_path: Path, *extra: str, timeout: float = 120) -> tuple[subprocess.Popen, str]:
+    """``qa serve`` on ``index`` as a real process on 127.0.0.1, once it answers /healthz.
+
+    Fails the test with the server's log if it exits or does not answer within ``timeout``.
+    """
     import httpx
 
     port = free_port()
-    log = open(built_index.parent / "server.log", "w+")
+    log = open(log_path, "w+")
     process = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "serve", "--index", str(built_index), "--port", str(port)],
+        [sys.executable, "-m", "qa.cli", "serve", "--index", str(index), "--port", str(port), *extra],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"qa serve exited with {process.returncode}:\n{log.read()}")
+    deadline = time.monotonic() + timeout
+    while True:
+        problem = None
+        if process.poll() is not None:
+            problem = f"qa serve exited with {process.returncode}"
+        else:
             try:
                 if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
+                    return process, base
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"qa serve did not answer within 90 s:\n{log.read()}")
-            time.sleep(0.3)
+                problem = f"qa serve did not answer within {timeout:.0f} s"
+        if problem:
+            stop_server(process)
+            log.seek(0)
+            pytest.fail(f"{problem}:\n{log.read()}")
+        time.sleep(0.3)
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(built_index):
+    """``qa serve`` as a real process on 127.0.0.1, yielding its base URL."""
+    process, base = start_server(built_index, built_index.parent / "server.log")
+    try:
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop_server(process)
 
 
 def assert_citation_invariant(passage: dict, raw_by_path: dict[str, str]) -> None:

@@ -34,35 +34,32 @@ MEASURES_QUESTION = "How many specific support measures did the SME service init
 OFF_TOPIC_QUESTION = "What is a good recipe for banana bread?"
 SME_DOC = "000_05a47eddf0c07e42"
 
-# Bounding rectangle of the cited passage plus what the page knows about its viewport.
-MARK_GEOMETRY = """() => {
-    const mark = document.getElementById('cite');
-    if (!mark) return null;
-    const rect = mark.getBoundingClientRect();
-    return {top: rect.top, bottom: rect.bottom, innerHeight: window.innerHeight,
-            scrollY: window.scrollY, docTop: rect.top + window.scrollY};
-}"""
-MARK_IN_VIEW = """() => {
-    const mark = document.getElementById('cite');
+
+
+def _in_view(selector: str) -> str:
+    """JavaScript: whether the first element matching ``selector`` is on screen."""
+    return f"""() => {{
+    const mark = document.querySelector("{selector}");
     if (!mark) return false;
     const rect = mark.getBoundingClientRect();
     return rect.top >= 0 && rect.top < window.innerHeight && rect.bottom > 0;
-}"""
+}}"""
 
 
-# Whether the first answer sentence marked inside the cited passage is on screen.
-HL_IN_VIEW = """() => {
-    const mark = document.querySelector('mark#cite mark.hl');
-    if (!mark) return false;
-    const rect = mark.getBoundingClientRect();
-    return rect.top >= 0 && rect.top < window.innerHeight && rect.bottom > 0;
-}"""
-HL_GEOMETRY = """() => {
-    const mark = document.querySelector('mark#cite mark.hl');
+def _geometry(selector: str) -> str:
+    """JavaScript: where the first element matching ``selector`` stands against the viewport."""
+    return f"""() => {{
+    const mark = document.querySelector("{selector}");
     if (!mark) return null;
     const rect = mark.getBoundingClientRect();
-    return {top: rect.top, bottom: rect.bottom, innerHeight: window.innerHeight, scrollY: window.scrollY};
-}"""
+    return {{top: rect.top, bottom: rect.bottom, innerHeight: window.innerHeight,
+            scrollY: window.scrollY, docTop: rect.top + window.scrollY}};
+}}"""
+
+
+MARK_GEOMETRY, MARK_IN_VIEW = _geometry("mark#cite"), _in_view("mark#cite")
+# The first answer sentence marked inside the cited passage.
+HL_GEOMETRY, HL_IN_VIEW = _geometry("mark#cite mark.hl"), _in_view("mark#cite mark.hl")
 
 
 def collapse(text: str | None) -> str:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 
 import httpx
 import pytest
 
-from conftest import REPO, SEEDS, free_port
+from conftest import SEEDS, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -25,28 +23,9 @@ def served_index(tmp_path, encoder):
     shutil.copytree(SEEDS, source)
     out = tmp_path / "index"
     build_index([source], out, encoder)
-    port = free_port()
-    log = open(tmp_path / "server.log", "w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "serve", "--index", str(out), "--port", str(port)],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            pytest.fail(f"qa serve did not start:\n{log.read()}")
-        time.sleep(0.2)
+    process, base = start_server(out, tmp_path / "server.log")
     yield base, source, out
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    stop_server(process)
 
 
 def test_rebuilt_index_is_served_without_restart_or_failed_request(served_index, encoder):

@@ -48,33 +48,15 @@ def test_live_server_errors(live_server):
 
 
 def test_several_workers_serve_the_same_index(built_index):
-    import os
-    import subprocess
-    import sys
-    import time
+    from conftest import start_server, stop_server
 
-    from conftest import REPO, free_port
-
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "serve", "--index", str(built_index), "--port", str(port), "--workers", "2"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
-    )
+    log_path = built_index.parent / "workers.log"
+    process, base = start_server(built_index, log_path, "--workers", "2")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "qa serve --workers 2 did not start"
-            time.sleep(0.3)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        with httpx.Client(base_url=base, timeout=30) as http:
             for _ in range(6):
                 body = http.get("/api/ask", params={"q": QUESTIONS[0], "k": 2}).json()
                 assert "73 specific support measures" in " ".join(p["text"] for p in body["passages"])
     finally:
-        process.terminate()
-        process.wait(timeout=20)
-    assert "with 2 workers" in process.stderr.read()
+        stop_server(process)
+    assert "with 2 workers" in log_path.read_text()
