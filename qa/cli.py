@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--weights", metavar="NAME=W,...",
                           help="ranking weights for an ablation, e.g. dense=1,window_lexical=0,pair_lexical=0,document=0")
     evaluate.add_argument("--fusion", choices=("zscore", "rrf"), help="how the signals are combined (default zscore)")
+    evaluate.add_argument("--keep-occasion-words", action="store_true",
+                          help="ablation: passage-level BM25 keeps the words naming the passage's own briefing")
     evaluate.set_defaults(handler=run_eval)
 
     serve = commands.add_parser("serve", help="serve the web page and JSON API")
@@ -151,9 +153,12 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         searcher.index.ranker.weights = parse_weights(args.weights)
     if args.fusion:
         searcher.index.ranker.fusion = args.fusion
+    if args.keep_occasion_words:
+        searcher.index.ranker.occasion_free = False
     report = summarise(evaluate(searcher, questions))
     report["weights"] = asdict(searcher.index.ranker.weights)
     report["fusion"] = searcher.index.ranker.fusion
+    report["occasion_free"] = searcher.index.ranker.occasion_free
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return 0

@@ -106,6 +106,7 @@ class Index:
             chunk_speaker=[c.speaker for c in chunks],
             doc_ids=doc_ids,
             doc_dates=[documents[d].date for d in doc_ids],
+            doc_profiles=[document_profile(documents[d]) for d in doc_ids],
             window_lexical=lexical["windows"],
             pair_lexical=lexical["pairs"],
             document_lexical=lexical["documents"],

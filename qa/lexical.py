@@ -73,6 +73,24 @@ class LexicalIndex:
             return np.zeros(self._model.scores["num_docs"], dtype=np.float32)
         return np.asarray(self._model.get_scores(tokens), dtype=np.float32)
 
+    def token_scores(self, tokens: Sequence[str]) -> np.ndarray:
+        """BM25 of each token alone against every passage, one row per token (for distinct
+        tokens, the rows sum to the query's score), so that a caller can leave some of the
+        query's words out for some passages. Read straight from bm25s's sparse score matrix."""
+        model = self._model
+        rows = np.zeros((len(tokens), self.size), dtype=np.float32)
+        data, indices, indptr = model.scores["data"], model.scores["indices"], model.scores["indptr"]
+        for i, token in enumerate(tokens):
+            number = model.vocab_dict.get(token)
+            if number is None:
+                continue
+            if model.nonoccurrence_array is not None:  # pragma: no cover - BM25L/BM25+ are not used
+                rows[i] = model.get_scores([token])
+                continue
+            start, end = indptr[number], indptr[number + 1]
+            rows[i, indices[start:end]] = data[start:end]
+        return rows
+
     @property
     def size(self) -> int:
         return int(self._model.scores["num_docs"])

@@ -1,0 +1,116 @@
+"""The ranking signals on small made-up briefings (stand-in encoder: fast, no model)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from qa.index import Index, build_index
+from qa.lexical import LexicalIndex, tokenize
+from qa.ranking import TITLE_WORDS, Filters
+from qa.search import Searcher
+
+# Two briefings. In the first, the moderator's welcome repeats the occasion (the words a
+# journalist uses to name the briefing); the answer to the question is in a later reply.
+SUMMIT = """---
+date: '2022-05-20'
+title: "Background Press Call on the Harbour Summit with President Novak"
+---
+
+MODERATOR:  Good evening, everyone, and welcome to this background press call on the
+Harbour Summit with President Novak. Our speaker will give an overview of the Harbour
+Summit with President Novak and then take your questions.
+
+MS. ADLER:  Thanks. The leaders met for three hours and covered trade, energy and the
+fishing agreement.
+
+Q:  Did the two leaders discuss the lighthouse loan?
+
+MS. ADLER:  Yes. The lighthouse loan was settled: the lenders agreed to extend it by twelve
+years, and the first payment moves to 2030.
+"""
+
+BRIEFING = """---
+date: '2022-05-22'
+title: "Press Briefing by Press Secretary Bell"
+---
+
+MR. BELL:  Good afternoon. A few notes on the week ahead: the lighthouse loan will be
+discussed by the finance committee, and the fishing season opens on Monday.
+
+Q:  Anything on the harbour?
+
+MR. BELL:  The Harbour Summit went well, and the harbour itself reopens to ferries next week.
+"""
+
+
+@pytest.fixture(scope="module")
+def made_up_index(tmp_path_factory):
+    from conftest import StandInEncoder
+
+    folder = tmp_path_factory.mktemp("briefings")
+    (folder / "2022-05-20_summit.txt").write_text(SUMMIT, encoding="utf-8")
+    (folder / "2022-05-22_briefing.txt").write_text(BRIEFING, encoding="utf-8")
+    out = tmp_path_factory.mktemp("index") / "index"
+    build_index([folder], out, StandInEncoder())
+    return Searcher(Index.load(out), StandInEncoder())
+
+
+def test_token_scores_are_the_query_score_split_by_word(tmp_path):
+    texts = ["the lighthouse loan was settled", "the harbour reopens to ferries", "loan loan lighthouse"]
+    lexical = LexicalIndex.build(texts)
+    tokens = list(dict.fromkeys(tokenize("Was the lighthouse loan settled at the harbour? zebra")))
+    rows = lexical.token_scores(tokens)
+    assert rows.shape == (len(tokens), 3)
+    assert np.allclose(rows.sum(axis=0), lexical.scores(" ".join(tokens)))
+    assert not rows[tokens.index("zebra")].any()  # a word the index has never seen scores nothing
+
+
+def test_words_naming_the_briefing_pick_the_briefing_not_the_passage(made_up_index):
+    question = "At the Harbour Summit with President Novak, what happened to the lighthouse loan?"
+    ranker = made_up_index.index.ranker
+    answer = made_up_index.ask(question, 3)
+    top = answer.passages[0]
+    # The reply about the loan, in the summit's briefing: not the welcome that repeats the
+    # occasion, and not the other briefing that only mentions the loan.
+    assert "extend it by twelve years" in top.text
+    assert top.citation.doc_id.endswith("summit")
+    # Without leaving the occasion's words out, the moderator's welcome comes first: the
+    # signal is what puts the reply on top.
+    ranker.occasion_free = False
+    try:
+        assert made_up_index.ask(question, 3).passages[0].citation.speaker == "Moderator"
+    finally:
+        ranker.occasion_free = True
+
+
+def test_a_named_speaker_lifts_their_passages_by_the_speaker_weight(made_up_index):
+    ranker = made_up_index.index.ranker
+    question = "What did Bell say about the fishing?"
+
+    def scores(weight):
+        ranker.weights = replace(ranker.weights, speaker=weight)
+        return [(p.citation.speaker, p.citation.start, p.score) for p in made_up_index.ask(question, 5).passages]
+
+    default = ranker.weights
+    try:
+        without, with_ = scores(0.0), scores(default.speaker)
+    finally:
+        ranker.weights = default
+    assert default.speaker > 0
+    before = {(speaker, start): score for speaker, start, score in without}
+    for speaker, start, score in with_:
+        lift = default.speaker if speaker == "Mr. Bell" else 0.0
+        assert score == pytest.approx(before[(speaker, start)] + lift, abs=1e-3)
+    # Both of Bell's passages now come before Ms. Adler's.
+    assert [s for s, _, _ in with_[:2]] == ["Mr. Bell", "Mr. Bell"] != [s for s, _, _ in without[:2]]
+    names = dict(zip(sorted({c.speaker for c in made_up_index.index.chunks if c.speaker}), ranker.label_names))
+    assert names["Ms. Adler"] == {"adler"} and names["Moderator"] == frozenset()
+    assert {"secretari", "presid", "mr", "ms"} <= TITLE_WORDS
+
+
+def test_filters_still_apply_with_the_new_signals(made_up_index):
+    answer = made_up_index.ask("lighthouse loan", 5, Filters(doc_id="2022-05-22_briefing"))
+    assert answer.passages and {p.citation.doc_id for p in answer.passages} == {"2022-05-22_briefing"}
