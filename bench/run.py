@@ -153,7 +153,7 @@ def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int
     base = f"http://127.0.0.1:{port}"
     began = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "serve", "--index", str(index_dir), "--port", str(port)],
+        [sys.executable, "-m", "qa.cli", "serve", "--index", str(index_dir), "--port", str(port)] + os.environ.get("QA_BENCH_SERVE_ARGS", "").split(),
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

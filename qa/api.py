@@ -470,9 +470,19 @@ def app_from_env() -> FastAPI:
 
 
 def load_searcher(settings: Settings) -> Searcher:
-    """Load the index and the model named in settings (one model load per process)."""
+    """Load the index and the model named in settings (one model load per process).
+
+    Each query then runs on one core: its numeric libraries (OpenBLAS, FAISS's OpenMP) are
+    limited to one thread in this process, as the query encoder is. A query is too small to
+    gain from more, and idle pool threads spinning between calls took the other core from
+    concurrent requests (measured: the same p50, half the CPU per query; README.md).
+    """
+    from threadpoolctl import threadpool_limits
+
     from qa.embedding import get_encoder
     from qa.index import Index
+
+    threadpool_limits(1)
 
     index = Index.load(Path(settings.index_dir), model=settings.model)
     # Questions are embedded the way the index's passages were.

@@ -95,11 +95,14 @@ class Encoder:
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
+# Up to this many texts at once (a question, a few questions) are encoded on a single thread.
+SMALL_BATCH = 4
+
+
 class OnnxEncoder:
     """A sentence-transformers model (mean pooling) exported to ONNX and run by ONNX Runtime."""
 
     def __init__(self, name: str = DEFAULT_MODEL, quantized: bool = True) -> None:
-        import onnxruntime
         from tokenizers import Tokenizer
 
         location = Path(resolve_model(name))
@@ -111,14 +114,34 @@ class OnnxEncoder:
         self._tokenizer = Tokenizer.from_file(str(location / "tokenizer.json"))
         self._tokenizer.enable_truncation(self.max_tokens)
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._model_file = str(export_onnx(location, quantized))
+        # Two sessions over the same file. Questions (a few texts) run on one thread each, with
+        # no lock: concurrent requests encode side by side, one per core, and no idle pool of
+        # spinning threads competes with the rest of the query. Index builds (batches) get a
+        # session with one thread per core, made on first use.
+        self._single = self._session_with(threads=1)
+        self._parallel = None
+        self._parallel_lock = threading.Lock()
+        self._inputs = {i.name for i in self._single.get_inputs()}
+        self.dimension = int(self._single.get_outputs()[0].shape[-1])
+
+    def _session_with(self, threads: int):
+        import onnxruntime
+
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = max(1, min(os.cpu_count() or 1, 8))
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        model_file = export_onnx(location, quantized)
-        self._session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        self._inputs = {i.name for i in self._session.get_inputs()}
-        self.dimension = int(self._session.get_outputs()[0].shape[-1])
-        self._lock = threading.Lock()
+        if threads == 1:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return onnxruntime.InferenceSession(self._model_file, options, providers=["CPUExecutionProvider"])
+
+    def _session_for(self, count: int):
+        if count <= SMALL_BATCH:
+            return self._single
+        with self._parallel_lock:
+            if self._parallel is None:
+                self._parallel = self._session_with(threads=max(1, min(os.cpu_count() or 1, 8)))
+        return self._parallel
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
@@ -127,8 +150,8 @@ class OnnxEncoder:
             ids = np.array([e.ids for e in batch], dtype=np.int64)
             mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            with self._lock:
-                hidden = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+            session = self._session_for(len(batch))
+            hidden = session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
             vectors[first : first + len(batch)] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)

@@ -284,7 +284,8 @@ def _build(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
     try:
-        faiss.write_index(vector_index.build(vectors, encoder.dimension), str(staging / VECTORS))
+        index = vector_index.build(vectors, encoder.dimension)
+        faiss.write_index(index, str(staging / VECTORS))
         np.save(staging / WINDOWS, windows, allow_pickle=False)
         lexical_texts = {
             "windows": window_texts,
@@ -305,7 +306,7 @@ def _build(
             "model": encoder.name,
             "backend": getattr(encoder, "backend", "torch"),
             "dimension": encoder.dimension,
-            "vector_index": "flat" if len(vectors) <= vector_index.IVF_THRESHOLD else "ivf-flat",
+            "vector_index": vector_index.kind(index),
             "chunk_count": len(chunks),
             "window_count": len(windows),
             "document_count": len(transcripts),

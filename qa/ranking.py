@@ -111,7 +111,6 @@ class Ranker:
         occasion_free: bool = True,
     ) -> None:
         self.vectors = vectors
-        self.matrix = vector_index.flat_matrix(vectors)  # a view into ``vectors``, which it keeps alive
         self.window_chunk = window_chunk
         self.window_doc = chunk_doc[window_chunk]
         self.chunk_is_question = chunk_is_question
@@ -166,12 +165,7 @@ class Ranker:
         depth = min(self.candidates, int(allowed.sum()))
         query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
 
-        if self.matrix is not None:
-            dense_all = self.matrix @ query[0]
-            dense_ids = _top(np.where(allowed, dense_all, -np.inf), depth)
-        else:
-            dense_all = None
-            dense_ids = self._dense_candidates(query, depth, allowed, filtered=not filters.is_empty())
+        dense_ids = self._dense_candidates(query, depth, allowed, filtered=not filters.is_empty())
         tokens = list(dict.fromkeys(tokenize(question)))
         window_rows = self.window_lexical.token_scores(tokens)
         pair_rows = self.pair_lexical.token_scores(tokens)
@@ -181,7 +175,7 @@ class Ranker:
             np.concatenate([dense_ids, _top(window_lex, depth), _top(pair_lex, depth)])
         )
         candidates = candidates[allowed[candidates]]
-        cosine = dense_all[candidates] if dense_all is not None else self.vectors.reconstruct_batch(candidates) @ query[0]
+        cosine = self.vectors.reconstruct_batch(candidates) @ query[0]
         candidate_doc = self.window_doc[candidates]
         candidate_chunk = self.window_chunk[candidates]
         window_score = window_lex[candidates]
