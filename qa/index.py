@@ -8,6 +8,8 @@ Files (all plain and documented, so anyone can open them with standard tools):
 - ``vectors.faiss``: a FAISS inner-product index over the windows' unit vectors, in window order.
 - ``bm25/windows``, ``bm25/pairs``, ``bm25/documents``: bm25s indexes over the windows, over each
   passage with the question it answers, and over each document's title, date and speakers.
+- ``tokens/``: the stemmed tokens of every window and every passage-with-question, as ids into
+  ``tokens/vocab.json`` (NumPy files), so that a rebuild re-tokenizes only what changed.
 - ``documents.jsonl``: one JSON object per document: metadata, turns and the raw text the
   citations point into (a copy, so citations stay right even if the source file changes later).
 """
@@ -24,16 +26,16 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from qa.chunking import Chunk, chunk_all, clean_for_model, window_spans
+from qa.chunking import Chunk, chunk_transcript, clean_for_model, window_spans
 from qa import vectors as vector_index
-from qa.lexical import LexicalIndex
+from qa.lexical import LexicalIndex, TokenStore
 from qa.ranking import Ranker, Weights
 from qa.transcripts import Skipped, Transcript, Turn, load_folder
 
@@ -44,6 +46,7 @@ CHUNKS = "chunks.jsonl"
 WINDOWS = "windows.npy"
 DOCUMENTS = "documents.jsonl"
 BM25 = "bm25"
+TOKENS = "tokens"
 LEXICAL_PARTS = ("windows", "pairs", "documents")
 _MONTHS = "January February March April May June July August September October November December".split()
 
@@ -86,7 +89,9 @@ class Index:
         windows: np.ndarray,
         vectors: faiss.Index,
         lexical: dict[str, LexicalIndex],
+        directory: Path | None = None,
     ) -> None:
+        self.directory = directory  # the build folder it was loaded from (the link resolved)
         self.manifest = manifest
         self.documents = documents
         self.chunks = chunks
@@ -189,11 +194,15 @@ class Index:
             raise IndexLoadError(
                 f"the index at {directory} has vectors of dimension {vectors.d}, manifest says {manifest.get('dimension')}"
             )
-        return cls(manifest, documents, chunks, windows, vectors, lexical)
+        return cls(manifest, documents, chunks, windows, vectors, lexical, directory=directory)
+
+
+def _chunk_to_json(chunk: Chunk) -> dict:
+    return {f.name: getattr(chunk, f.name) for f in fields(Chunk)}
 
 
 def _document_to_json(document: Transcript) -> dict:
-    record = asdict(document)
+    record = {f.name: getattr(document, f.name) for f in fields(Transcript)}
     record["turns"] = [[t.speaker, t.start, t.end, t.is_question, t.question_turn] for t in document.turns]
     return record
 
@@ -255,31 +264,55 @@ def _build(
         # Same code, same model, same documents: the index on disk is what a rebuild would write.
         return BuildReport(len(transcripts), len(previous.chunks), tuple(skipped), time.perf_counter() - began,
                            out_dir, reused=len(previous.windows), up_to_date=True)
-    by_id = {t.doc_id: t for t in transcripts}
-    chunks = chunk_all(transcripts)
-    window_rows = [
-        (row, start, end)
-        for row, chunk in enumerate(chunks)
-        for start, end in window_spans(by_id[chunk.doc_id].raw, chunk)
-    ]
-    windows = np.array(window_rows, dtype=np.int64).reshape(-1, 3)
-    window_texts = [clean_for_model(by_id[chunks[row].doc_id].raw[start:end]) for row, start, end in window_rows]
-    pair_texts = [_pair_text(by_id[chunk.doc_id], chunk) for chunk in chunks]
-    # Vectors are reused by the exact text they embed, so a changed document is re-embedded
-    # only where its words changed.
-    known = _vectors_by_text(previous) if previous is not None else {}
-    vectors = np.zeros((len(window_texts), encoder.dimension), dtype=np.float32)
-    missing = []
-    for position, text in enumerate(window_texts):
-        vector = known.get(text)
-        if vector is None:
-            missing.append(position)
-        else:
-            vectors[position] = vector
+    earlier = _Earlier.of(previous) if previous is not None else None
+    store = earlier.store if earlier is not None else TokenStore()
+    chunks: list[Chunk] = []
+    window_parts: list[np.ndarray] = []
+    window_ids: list[list[int]] = []
+    pair_ids: list[list[int]] = []
+    vector_parts: list[np.ndarray] = []
+    missing_texts: list[str] = []
+    missing_at: list[int] = []  # window positions still to embed
+    window_count = 0
+    for document in transcripts:
+        same = earlier is not None and earlier.hashes.get(document.doc_id) == hashes[document.doc_id]
+        if same:
+            # An unchanged document: its chunks, windows, vectors and tokens as they were.
+            part = earlier.document(document.doc_id, first_row=len(chunks))
+            chunks.extend(part.chunks)
+            window_parts.append(part.windows)
+            vector_parts.append(part.vectors)
+            window_ids.extend(part.window_ids)
+            pair_ids.extend(part.pair_ids)
+            window_count += len(part.windows)
+            continue
+        own = chunk_transcript(document, first_id=len(chunks))
+        rows = [
+            (chunk.chunk_id, start, end) for chunk in own for start, end in window_spans(document.raw, chunk)
+        ]
+        texts = [clean_for_model(document.raw[start:end]) for _, start, end in rows]
+        # A changed document is re-embedded only where its words changed.
+        known = earlier.vectors_by_text(document.doc_id) if earlier is not None else {}
+        vectors = np.zeros((len(rows), encoder.dimension), dtype=np.float32)
+        for position, text in enumerate(texts):
+            vector = known.get(text)
+            if vector is None:
+                missing_texts.append(text)
+                missing_at.append(window_count + position)
+            else:
+                vectors[position] = vector
+        chunks.extend(own)
+        window_parts.append(np.array(rows, dtype=np.int64).reshape(-1, 3))
+        vector_parts.append(vectors)
+        window_ids.extend(store.encode(text) for text in texts)
+        pair_ids.extend(store.encode(_pair_text(document, chunk)) for chunk in own)
+        window_count += len(rows)
+    windows = np.concatenate(window_parts) if window_parts else np.zeros((0, 3), dtype=np.int64)
+    vectors = np.concatenate(vector_parts) if vector_parts else np.zeros((0, encoder.dimension), dtype=np.float32)
     if on_total:
-        on_total(len(missing))
-    if missing:
-        vectors[missing] = _embed([window_texts[i] for i in missing], encoder, batch_size, progress)
+        on_total(len(missing_texts))
+    if missing_texts:
+        vectors[missing_at] = _embed(missing_texts, encoder, batch_size, progress)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
@@ -287,16 +320,13 @@ def _build(
         index = vector_index.build(vectors, encoder.dimension)
         faiss.write_index(index, str(staging / VECTORS))
         np.save(staging / WINDOWS, windows, allow_pickle=False)
-        lexical_texts = {
-            "windows": window_texts,
-            "pairs": pair_texts,
-            "documents": [document_profile(t) for t in transcripts],
-        }
-        for part, texts in lexical_texts.items():
-            LexicalIndex.build(texts).save(staging / BM25 / part)
+        LexicalIndex.from_ids(window_ids, store).save(staging / BM25 / "windows")
+        LexicalIndex.from_ids(pair_ids, store).save(staging / BM25 / "pairs")
+        LexicalIndex.build([document_profile(t) for t in transcripts]).save(staging / BM25 / "documents")
+        store.save(staging / TOKENS, {"windows": window_ids, "pairs": pair_ids})
         with open(staging / CHUNKS, "w", encoding="utf-8") as handle:
             for chunk in chunks:
-                handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
+                handle.write(json.dumps(_chunk_to_json(chunk), ensure_ascii=False) + "\n")
         with open(staging / DOCUMENTS, "w", encoding="utf-8") as handle:
             for document in transcripts:
                 handle.write(json.dumps(_document_to_json(document), ensure_ascii=False) + "\n")
@@ -313,7 +343,7 @@ def _build(
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "build_seconds": round(seconds, 2),
             "pipeline": pipeline_hash(),
-            "encoded_windows": len(missing),
+            "encoded_windows": len(missing_texts),
             "sources": [str(s) for s in sources],
             "documents": {d.doc_id: {"path": d.path, "sha256": d.content_hash} for d in transcripts},
             "skipped": [asdict(s) for s in skipped],
@@ -325,7 +355,7 @@ def _build(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return BuildReport(len(transcripts), len(chunks), tuple(skipped), seconds, out_dir,
-                       encoded=len(missing), reused=len(window_texts) - len(missing))
+                       encoded=len(missing_texts), reused=len(windows) - len(missing_texts))
 
 
 def _previous_index(out_dir: Path, encoder: object) -> Index | None:
@@ -343,13 +373,66 @@ def _previous_index(out_dir: Path, encoder: object) -> Index | None:
         return None
 
 
-def _vectors_by_text(index: Index) -> dict[str, np.ndarray]:
-    vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal) if index.vectors.ntotal else np.zeros((0, 0))
-    known = {}
-    for position, (row, start, end) in enumerate(index.windows):
-        raw = index.documents[index.chunks[row].doc_id].raw
-        known[clean_for_model(raw[start:end])] = vectors[position]
-    return known
+@dataclass(frozen=True)
+class _Part:
+    chunks: list[Chunk]
+    windows: np.ndarray
+    vectors: np.ndarray
+    window_ids: list[list[int]]
+    pair_ids: list[list[int]]
+
+
+class _Earlier:
+    """What a rebuild can take from the previous index, document by document."""
+
+    def __init__(self, index: Index, store: TokenStore, window_ids: list[list[int]], pair_ids: list[list[int]]) -> None:
+        self.index = index
+        self.store = store
+        self.window_ids = window_ids
+        self.pair_ids = pair_ids
+        self.hashes = index.manifest.get("documents", {})
+        self.vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal) if index.vectors.ntotal else np.zeros((0, index.vectors.d), dtype=np.float32)
+        # Each document's chunk rows and window positions (both are stored document by document).
+        self.rows: dict[str, tuple[int, int]] = {}
+        for row, chunk in enumerate(index.chunks):
+            first, _ = self.rows.get(chunk.doc_id, (row, row))
+            self.rows[chunk.doc_id] = (first, row + 1)
+        window_rows = index.windows[:, 0] if len(index.windows) else np.zeros(0, dtype=np.int64)
+        self.window_range = {
+            doc_id: (int(np.searchsorted(window_rows, first)), int(np.searchsorted(window_rows, last)))
+            for doc_id, (first, last) in self.rows.items()
+        }
+
+    @classmethod
+    def of(cls, index: Index) -> _Earlier | None:
+        if index.directory is None:
+            return None
+        try:
+            store, parts = TokenStore.load(index.directory / TOKENS, ("windows", "pairs"))
+        except (OSError, ValueError):
+            return None
+        if len(parts["windows"]) != len(index.windows) or len(parts["pairs"]) != len(index.chunks):
+            return None
+        return cls(index, store, parts["windows"], parts["pairs"])
+
+    def document(self, doc_id: str, first_row: int) -> _Part:
+        first, last = self.rows.get(doc_id, (0, 0))
+        low, high = self.window_range.get(doc_id, (0, 0))
+        shift = first_row - first
+        chunks = self.index.chunks[first:last]
+        if shift:
+            chunks = [replace(chunk, chunk_id=chunk.chunk_id + shift) for chunk in chunks]
+        windows = self.index.windows[low:high].copy()
+        windows[:, 0] += shift
+        return _Part(list(chunks), windows, self.vectors[low:high], self.window_ids[low:high], self.pair_ids[first:last])
+
+    def vectors_by_text(self, doc_id: str) -> dict[str, np.ndarray]:
+        """The previous version of a document's window vectors, by the text they embed."""
+        if doc_id not in self.window_range:
+            return {}
+        low, high = self.window_range[doc_id]
+        raw = self.index.documents[doc_id].raw
+        return {clean_for_model(raw[start:end]): self.vectors[low + i] for i, (_, start, end) in enumerate(self.index.windows[low:high])}
 
 
 def _pair_text(document: Transcript, chunk: Chunk) -> str:

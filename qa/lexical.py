@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,54 @@ def tokenize(text: str) -> list[str]:
     return [w for w in words if w]
 
 
+class TokenStore:
+    """The token ids of many texts over one vocabulary, kept in the index so that a rebuild
+    re-tokenizes only new or changed documents. Plain files: ``vocab.json`` (a list of tokens,
+    position = id), ``NAME.ids.npy`` (all ids, text after text) and ``NAME.offsets.npy``."""
+
+    def __init__(self, vocab: list[str] | None = None) -> None:
+        self.vocab: list[str] = list(vocab) if vocab else [""]  # id 0: the empty token
+        self.ids: dict[str, int] = {token: i for i, token in enumerate(self.vocab)}
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (new tokens join the vocabulary); an empty text is [id of '']."""
+        ids = self.ids
+        out = []
+        for token in tokenize(text) or [""]:
+            number = ids.get(token)
+            if number is None:
+                number = ids[token] = len(self.vocab)
+                self.vocab.append(token)
+            out.append(number)
+        return out
+
+    def save(self, directory: Path, parts: dict[str, list[list[int]]]) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+        for name, rows in parts.items():
+            lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+            offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            flat = np.fromiter(chain.from_iterable(rows), dtype=np.int32, count=int(offsets[-1]))
+            np.save(directory / f"{name}.ids.npy", flat, allow_pickle=False)
+            np.save(directory / f"{name}.offsets.npy", offsets, allow_pickle=False)
+
+    @classmethod
+    def load(cls, directory: Path, names: Sequence[str]) -> tuple[TokenStore, dict[str, list[list[int]]]]:
+        """The store and, for each name, its rows of ids (ValueError if the files disagree)."""
+        store = cls(json.loads((directory / "vocab.json").read_text(encoding="utf-8")))
+        parts = {}
+        for name in names:
+            flat = np.load(directory / f"{name}.ids.npy", allow_pickle=False)
+            offsets = np.load(directory / f"{name}.offsets.npy", allow_pickle=False)
+            if len(offsets) == 0 or offsets[-1] != len(flat) or (len(flat) and int(flat.max()) >= len(store.vocab)):
+                raise ValueError(f"token store {directory / name} is inconsistent")
+            values = flat.tolist()
+            bounds = offsets.tolist()
+            parts[name] = [values[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)]
+        return store, parts
+
+
 class LexicalIndex:
     """BM25 scores of a query against every passage, saved as bm25s's plain files."""
 
@@ -51,10 +101,17 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        store = TokenStore()
+        return cls.from_ids([store.encode(text) for text in texts], store)
+
+    @classmethod
+    def from_ids(cls, rows: Sequence[list[int]], store: TokenStore) -> LexicalIndex:
+        """BM25 over texts already turned into ids of ``store`` (tokens no text uses score nothing)."""
         import bm25s
+        from bm25s.tokenization import Tokenized
 
         model = bm25s.BM25(k1=1.2, b=0.75)
-        model.index([tokenize(text) or [""] for text in texts], show_progress=False)
+        model.index(Tokenized(ids=list(rows), vocab=dict(store.ids)), show_progress=False)
         return cls(model)
 
     def save(self, directory: Path) -> None:

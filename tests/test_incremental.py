@@ -31,6 +31,10 @@ def same_index(a, b) -> None:
     ma, mb = (json.loads((d / MANIFEST).read_text()) for d in (a, b))
     for key in ("documents", "chunk_count", "window_count", "model", "pipeline"):
         assert ma[key] == mb[key], key
+    # BM25 from reused token ids equals BM25 from a fresh tokenization (vocabularies may differ).
+    for words in ("Beijing Stock Exchange strategic cooperation", "pilot zones SMEs", "2.8 billion yuan"):
+        for part in ("windows", "pairs", "documents"):
+            assert np.allclose(left.lexical[part].scores(words), right.lexical[part].scores(words)), (part, words)
     question = "Beijing Stock Exchange strategic cooperation"
     query = left.ranker  # same ranking on both
     from conftest import StandInEncoder

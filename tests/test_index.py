@@ -11,7 +11,7 @@ import pytest
 
 from conftest import SEEDS, StandInEncoder, read_raw
 from qa.chunking import clean_for_model
-from qa.index import BM25, CHUNKS, DOCUMENTS, FORMAT_VERSION, MANIFEST, VECTORS, WINDOWS, Index, IndexLoadError, build_index
+from qa.index import BM25, CHUNKS, DOCUMENTS, FORMAT_VERSION, MANIFEST, TOKENS, VECTORS, WINDOWS, Index, IndexLoadError, build_index
 from qa.ranking import Filters
 from qa.search import QuestionError, Searcher
 
@@ -25,8 +25,11 @@ def seed_index(tmp_path, stand_in_encoder):
 
 
 def test_index_folder_holds_the_documented_files(seed_index):
-    assert sorted(p.name for p in seed_index.iterdir()) == sorted([MANIFEST, VECTORS, CHUNKS, WINDOWS, DOCUMENTS, BM25])
+    assert sorted(p.name for p in seed_index.iterdir()) == sorted([MANIFEST, VECTORS, CHUNKS, WINDOWS, DOCUMENTS, BM25, TOKENS])
     assert sorted(p.name for p in (seed_index / BM25).iterdir()) == ["documents", "pairs", "windows"]
+    assert sorted(p.name for p in (seed_index / TOKENS).iterdir()) == [
+        "pairs.ids.npy", "pairs.offsets.npy", "vocab.json", "windows.ids.npy", "windows.offsets.npy"
+    ]
     manifest = json.loads((seed_index / MANIFEST).read_text())
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == StandInEncoder.name
