@@ -56,6 +56,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "loadtest.json")
+    parser.add_argument("--prebuilt", type=Path,
+                        help="start from a copy of this index of the same sources instead of building one")
     args = parser.parse_args()
     sources = args.source or [REPO / "seeds", SHARED / "corpus" / "wh-press-briefings"]
 
@@ -72,6 +74,9 @@ def main() -> int:
                 shutil.copy(path, corpus / path.name)
         encoder = get_encoder("all-MiniLM-L6-v2", os.environ.get("QA_BACKEND", DEFAULT_BACKEND))
         index = work / "index"
+        if args.prebuilt:
+            shutil.copytree(os.path.realpath(args.prebuilt), work / ".index.v-0")
+            (work / "index").symlink_to(".index.v-0")
         print(f"building the index of {len(list(corpus.glob('*.txt')))} files ...", file=sys.stderr)
         build_index([corpus], index, encoder)
 

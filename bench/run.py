@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -89,11 +90,42 @@ def bench_build(sources: list[Path], backend: str, workdir: Path) -> tuple[dict,
         encoder.encode(ordered[first : first + 256], batch_size=32)
     encode_seconds = time.perf_counter() - began
 
+    # The build reads a copy of the corpus, so that a briefing can be taken out and put back.
+    corpus = workdir / "corpus"
+    corpus.mkdir()
+    for source in sources:
+        for path in sorted(source.rglob("*.txt")):
+            shutil.copy(path, corpus / path.name)
     out = workdir / "index"
     began = time.perf_counter()
-    report = build_index(sources, out, encoder)
+    report = build_index([corpus], out, encoder)
     build_seconds = time.perf_counter() - began
     raw_rate = len(texts) / encode_seconds
+
+    # Rebuilds: nothing changed; the newest briefing taken out; put back (it is embedded again).
+    newest = sorted(corpus.glob("*.txt"))[-1]
+    rebuilds = {}
+    began = time.perf_counter()
+    build_index([corpus], out, encoder)
+    rebuilds["nothing_changed_s"] = round(time.perf_counter() - began, 2)
+    kept = newest.read_bytes()
+    newest.unlink()
+    began = time.perf_counter()
+    build_index([corpus], out, encoder)
+    rebuilds["one_removed_s"] = round(time.perf_counter() - began, 2)
+    newest.write_bytes(kept)
+    began = time.perf_counter()
+    added = build_index([corpus], out, encoder)
+    rebuilds["one_added_s"] = round(time.perf_counter() - began, 2)
+    rebuilds["one_added_windows"] = added.encoded
+    # That briefing's own encode time, on the raw encoder, batched like the build.
+    (briefing,), _ = load_folder([newest])
+    own = [clean_for_model(briefing.raw[start:end]) for chunk in chunk_all([briefing]) for start, end in window_spans(briefing.raw, chunk)]
+    began = time.perf_counter()
+    encoder.encode(sorted(own, key=len), batch_size=32)
+    rebuilds["one_added_encode_s"] = round(time.perf_counter() - began, 2)
+    rebuilds["one_added_over_encode_s"] = round(rebuilds["one_added_s"] - rebuilds["one_added_encode_s"], 2)
+    rebuilds["briefing"] = newest.name
     build_rate = len(texts) / build_seconds
     return {
         "backend": backend,
@@ -106,6 +138,7 @@ def bench_build(sources: list[Path], backend: str, workdir: Path) -> tuple[dict,
         "build_s": round(build_seconds, 1),
         "build_windows_per_s": round(build_rate, 1),
         "build_share_of_raw_encoder": round(build_rate / raw_rate, 3),
+        "rebuild": rebuilds,
     }, out
 
 
@@ -146,14 +179,14 @@ def wait_for_server(base: str, process: subprocess.Popen, timeout: float = 120) 
         time.sleep(0.05)
 
 
-def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int) -> dict:
+def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int, workers: int = 1) -> dict:
     import httpx
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     began = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "serve", "--index", str(index_dir), "--port", str(port)] + os.environ.get("QA_BENCH_SERVE_ARGS", "").split(),
+        [sys.executable, "-m", "qa.cli", "serve", "--index", str(index_dir), "--port", str(port), "--workers", str(workers)],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -202,6 +235,7 @@ def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int
             "rss_mb_after_load": rss_mb(process.pid),
             "http_one_at_a_time": latency_summary(sequential),
             "concurrent_clients": clients,
+            "workers": workers,
             "concurrent_seconds": round(elapsed, 1),
             "concurrent_requests": done[0],
             "concurrent_failures": failed[0],
@@ -224,6 +258,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the concurrency run")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the questions in-process")
     parser.add_argument("--keep", type=Path, help="copy the built index to this folder")
+    parser.add_argument("--workers", type=int, default=1, help="qa serve --workers for the HTTP runs")
     args = parser.parse_args()
     sources = args.source or [REPO / "seeds", SHARED / "corpus" / "wh-press-briefings"]
     missing = [s for s in sources if not s.exists()]
@@ -234,10 +269,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as workdir:
         build, index_dir = bench_build(sources, args.backend, Path(workdir))
         in_process = bench_in_process(index_dir, asked, args.rounds)
-        server = bench_server(index_dir, asked, args.seconds, clients=8)
+        server = bench_server(index_dir, asked, args.seconds, clients=8, workers=args.workers)
         if args.keep:
-            import shutil
-
             shutil.rmtree(args.keep, ignore_errors=True)
             shutil.copytree(os.path.realpath(index_dir), args.keep)
     results = {
@@ -262,9 +295,12 @@ def render(results: dict) -> str:
         ("encoder backend", build["backend"]),
         ("raw encoder", f"{build['raw_encoder_windows_per_s']} windows/s ({build['raw_encode_s']} s)"),
         ("index build", f"{build['build_s']} s, {build['build_windows_per_s']} windows/s ({build['build_share_of_raw_encoder']:.0%} of raw)"),
+        ("rebuild, nothing changed", f"{build['rebuild']['nothing_changed_s']} s"),
+        ("rebuild, one briefing added", "{one_added_s} s ({one_added_windows} windows; their encoding {one_added_encode_s} s, the rest {one_added_over_encode_s} s)".format(**build["rebuild"])),
+        ("rebuild, one briefing removed", f"{build['rebuild']['one_removed_s']} s"),
         ("query in-process (k=5)", f"p50 {query['p50_ms']} ms, p95 {query['p95_ms']} ms, p99 {query['p99_ms']} ms"),
         ("query over HTTP, one at a time", "p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms".format(**server["http_one_at_a_time"])),
-        (f"{server['concurrent_clients']} concurrent clients", f"{server['queries_per_s']} queries/s, {server['concurrent_failures']} failed, p99 {server['http_concurrent']['p99_ms']} ms"),
+        (f"{server['concurrent_clients']} concurrent clients, {server['workers']} worker(s)", f"{server['queries_per_s']} queries/s, {server['concurrent_failures']} failed, p99 {server['http_concurrent']['p99_ms']} ms"),
         ("server ready after start", f"{server['ready_s']} s"),
         ("server resident memory", f"{server['rss_mb_at_start']} MB at start, {server['rss_mb_after_load']} MB after the load"),
     ]

@@ -16,7 +16,7 @@ QUESTION_PREVIEW_WORDS = 40
 MIN_TAIL_WORDS = 12
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Chunk:
     """A passage to retrieve: a whole turn or a run of its sentences, with offsets into the raw file."""
 

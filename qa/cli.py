@@ -207,7 +207,9 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"serving {len(searcher.index.documents)} documents on http://{settings.host}:{settings.port}/"
           + (f" with {args.workers} workers" if args.workers > 1 else ""), file=sys.stderr)
     if args.workers > 1:
-        # Each worker loads the same on-disk index (and reloads it when it is rebuilt).
+        # Each worker loads the same on-disk index (and reloads it when it is rebuilt); the
+        # supervising process keeps none.
+        del searcher
         os.environ["QA_INDEX"] = str(Path(settings.index_dir).absolute())
         os.environ["QA_MODEL"] = settings.model
         uvicorn.run("qa.api:app_from_env", factory=True, host=settings.host, port=settings.port,
@@ -215,8 +217,11 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     # Keep-alive longer than uvicorn's 5 s, so that a busy client's pooled connection is not closed
     # under it between two requests.
-    uvicorn.run(create_app(settings, searcher, watch=True), host=settings.host, port=settings.port,
-                log_level="info", timeout_keep_alive=30)
+    app = create_app(settings, searcher, watch=True)
+    # The app holds the searcher from here; a reference kept in this frame, which lives as long
+    # as the server, would keep the first index in memory after every later swap.
+    del searcher
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", timeout_keep_alive=30)
     return 0
 
 

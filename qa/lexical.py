@@ -112,7 +112,7 @@ class LexicalIndex:
 
         model = bm25s.BM25(k1=1.2, b=0.75)
         model.index(Tokenized(ids=list(rows), vocab=dict(store.ids)), show_progress=False)
-        return cls(model)
+        return cls(_sort_postings(model))
 
     def save(self, directory: Path) -> None:
         self._model.save(str(directory), show_progress=False)
@@ -122,7 +122,7 @@ class LexicalIndex:
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)
-        return cls(bm25s.BM25.load(str(directory), mmap=False, show_progress=False))
+        return cls(_sort_postings(bm25s.BM25.load(str(directory), mmap=False, show_progress=False)))
 
     def scores(self, query: str) -> np.ndarray:
         tokens = tokenize(query)
@@ -131,21 +131,30 @@ class LexicalIndex:
         return np.asarray(self._model.get_scores(tokens), dtype=np.float32)
 
     def token_scores(self, tokens: Sequence[str]) -> np.ndarray:
-        """BM25 of each token alone against every passage, one row per token (for distinct
-        tokens, the rows sum to the query's score), so that a caller can leave some of the
-        query's words out for some passages. Read straight from bm25s's sparse score matrix."""
+        """BM25 of the distinct ``tokens`` taken together, against every passage."""
+        known = [token for token in tokens if token in self._model.vocab_dict]
+        if not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._model.get_scores(known), dtype=np.float32)
+
+    def token_scores_at(self, tokens: Sequence[str], passages: np.ndarray) -> np.ndarray:
+        """BM25 of each token alone against the given passages: one row per token (for distinct
+        tokens the rows sum to ``token_scores``), so that a caller can leave some of the query's
+        words out for some passages. Read from bm25s's sparse score matrix, whose rows within
+        each token's column are sorted (``_sort_postings``), without scoring all passages."""
         model = self._model
-        rows = np.zeros((len(tokens), self.size), dtype=np.float32)
+        rows = np.zeros((len(tokens), len(passages)), dtype=np.float32)
         data, indices, indptr = model.scores["data"], model.scores["indices"], model.scores["indptr"]
         for i, token in enumerate(tokens):
             number = model.vocab_dict.get(token)
             if number is None:
                 continue
-            if model.nonoccurrence_array is not None:  # pragma: no cover - BM25L/BM25+ are not used
-                rows[i] = model.get_scores([token])
+            postings = indices[indptr[number] : indptr[number + 1]]
+            if len(postings) == 0:
                 continue
-            start, end = indptr[number], indptr[number + 1]
-            rows[i, indices[start:end]] = data[start:end]
+            at = np.minimum(np.searchsorted(postings, passages), len(postings) - 1)
+            hit = postings[at] == passages
+            rows[i, hit] = data[indptr[number] + at[hit]]
         return rows
 
     @property
@@ -163,3 +172,21 @@ class LexicalIndex:
             frequency = int(indptr[number + 1] - indptr[number]) if number is not None else 0
             weights[token] = float(np.log(1 + (total - frequency + 0.5) / (frequency + 0.5)))
         return weights
+
+
+def _sort_postings(model):
+    """Sort the passage rows within each token's column of the score matrix (a no-op when
+    bm25s wrote them sorted), for ``token_scores_at``; the scores are unchanged. BM25 variants
+    that give absent words a score (BM25L, BM25+) are refused: per-word rows would be wrong."""
+    if model.nonoccurrence_array is not None:
+        raise ValueError("only BM25 variants that score absent words zero are supported")
+    indptr, indices = model.scores["indptr"], model.scores["indices"]
+    column = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    if len(indices) > 1:
+        same_column = column[1:] == column[:-1]
+        if bool(np.all(indices[1:][same_column] > indices[:-1][same_column])):
+            return model
+    order = np.lexsort((indices, column))
+    model.scores["indices"] = indices[order]
+    model.scores["data"] = model.scores["data"][order]
+    return model

@@ -167,10 +167,8 @@ class Ranker:
 
         dense_ids = self._dense_candidates(query, depth, allowed, filtered=not filters.is_empty())
         tokens = list(dict.fromkeys(tokenize(question)))
-        window_rows = self.window_lexical.token_scores(tokens)
-        pair_rows = self.pair_lexical.token_scores(tokens)
-        window_lex = np.where(allowed, window_rows.sum(axis=0), -np.inf)
-        pair_lex = np.where(allowed, pair_rows.sum(axis=0)[self.window_chunk], -np.inf)
+        window_lex = np.where(allowed, self.window_lexical.token_scores(tokens), -np.inf)
+        pair_lex = np.where(allowed, self.pair_lexical.token_scores(tokens)[self.window_chunk], -np.inf)
         candidates = np.unique(
             np.concatenate([dense_ids, _top(window_lex, depth), _top(pair_lex, depth)])
         )
@@ -187,8 +185,8 @@ class Ranker:
                 docs = self.profile_docs.get(token)
                 if docs is not None:
                     keep[i] = ~np.isin(candidate_doc, docs)
-            window_score = (window_rows[:, candidates] * keep).sum(axis=0)
-            pair_score = (pair_rows[:, candidate_chunk] * keep).sum(axis=0)
+            window_score = (self.window_lexical.token_scores_at(tokens, candidates) * keep).sum(axis=0)
+            pair_score = (self.pair_lexical.token_scores_at(tokens, candidate_chunk) * keep).sum(axis=0)
         document = self.document_lexical.scores(question)[candidate_doc]
         # The best cosine among each briefing's candidate windows.
         best_in_doc = np.full(len(self.doc_ids), -1.0, dtype=np.float64)

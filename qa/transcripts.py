@@ -17,7 +17,7 @@ from qa.text import trim_span
 REPORTER = "Reporter"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Turn:
     """One speaker's uninterrupted contribution; ``start``/``end`` are offsets into the raw file."""
 

@@ -59,13 +59,21 @@ def made_up_index(tmp_path_factory):
 
 
 def test_token_scores_are_the_query_score_split_by_word(tmp_path):
-    texts = ["the lighthouse loan was settled", "the harbour reopens to ferries", "loan loan lighthouse"]
+    texts = ["the lighthouse loan was settled", "the harbour reopens to ferries", "loan loan lighthouse", ""]
     lexical = LexicalIndex.build(texts)
     tokens = list(dict.fromkeys(tokenize("Was the lighthouse loan settled at the harbour? zebra")))
-    rows = lexical.token_scores(tokens)
-    assert rows.shape == (len(tokens), 3)
+    everything = np.arange(len(texts))
+    rows = lexical.token_scores_at(tokens, everything)
+    assert rows.shape == (len(tokens), len(texts))
     assert np.allclose(rows.sum(axis=0), lexical.scores(" ".join(tokens)))
+    assert np.allclose(rows.sum(axis=0), lexical.token_scores(tokens))
     assert not rows[tokens.index("zebra")].any()  # a word the index has never seen scores nothing
+    # Any passages, in any order, repeated: the same values as the full rows.
+    some = np.array([2, 0, 2, 3])
+    assert np.array_equal(lexical.token_scores_at(tokens, some), rows[:, some])
+    # After a save and load too (postings sorted within each word on load).
+    lexical.save(tmp_path / "bm25")
+    assert np.array_equal(LexicalIndex.load(tmp_path / "bm25").token_scores_at(tokens, some), rows[:, some])
 
 
 def test_words_naming_the_briefing_pick_the_briefing_not_the_passage(made_up_index):
