@@ -45,10 +45,29 @@ def questions() -> list[str]:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
+    """Resident memory of a process and all its descendants (the workers of ``qa serve --workers``)."""
+    total = 0.0
+    for process in [pid, *descendants(pid)]:
+        try:
+            for line in Path(f"/proc/{process}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:  # gone meanwhile
+            pass
+    return round(total, 1)
+
+
+def descendants(pid: int) -> list[int]:
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        found.extend(int(c) for c in children)
+        queue.extend(int(c) for c in children)
+    return found
 
 
 def machine() -> dict:
@@ -192,6 +211,8 @@ def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int
     try:
         wait_for_server(base, process)
         ready_seconds = time.perf_counter() - began
+        if workers > 1:
+            time.sleep(5)  # the first worker answers /healthz; let the others finish loading too
         rss_start = rss_mb(process.pid)
 
         sequential = []
@@ -258,7 +279,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the concurrency run")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the questions in-process")
     parser.add_argument("--keep", type=Path, help="copy the built index to this folder")
-    parser.add_argument("--workers", type=int, default=1, help="qa serve --workers for the HTTP runs")
+    parser.add_argument("--workers", default="1,2", help="qa serve --workers for the HTTP runs, e.g. 1,2 (each is run)")
     args = parser.parse_args()
     sources = args.source or [REPO / "seeds", SHARED / "corpus" / "wh-press-briefings"]
     missing = [s for s in sources if not s.exists()]
@@ -269,7 +290,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as workdir:
         build, index_dir = bench_build(sources, args.backend, Path(workdir))
         in_process = bench_in_process(index_dir, asked, args.rounds)
-        server = bench_server(index_dir, asked, args.seconds, clients=8, workers=args.workers)
+        servers = [bench_server(index_dir, asked, args.seconds, clients=8, workers=int(n)) for n in args.workers.split(",")]
         if args.keep:
             shutil.rmtree(args.keep, ignore_errors=True)
             shutil.copytree(os.path.realpath(index_dir), args.keep)
@@ -279,7 +300,8 @@ def main() -> int:
         "sources": [str(s) for s in sources],
         "build": build,
         "query_in_process": in_process,
-        "server": server,
+        "server": servers[0],
+        "servers": servers,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -289,6 +311,7 @@ def main() -> int:
 
 def render(results: dict) -> str:
     build, query, server = results["build"], results["query_in_process"], results["server"]
+    servers = results.get("servers", [server])
     rows = [
         ("machine", f"{results['machine']['cores']} cores, {results['machine']['cpu']}, {results['machine']['memory']}"),
         ("corpus", f"{build['documents']} documents, {build['passages']} passages, {build['windows']} windows"),
@@ -300,10 +323,14 @@ def render(results: dict) -> str:
         ("rebuild, one briefing removed", f"{build['rebuild']['one_removed_s']} s"),
         ("query in-process (k=5)", f"p50 {query['p50_ms']} ms, p95 {query['p95_ms']} ms, p99 {query['p99_ms']} ms"),
         ("query over HTTP, one at a time", "p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms".format(**server["http_one_at_a_time"])),
-        (f"{server['concurrent_clients']} concurrent clients, {server['workers']} worker(s)", f"{server['queries_per_s']} queries/s, {server['concurrent_failures']} failed, p99 {server['http_concurrent']['p99_ms']} ms"),
-        ("server ready after start", f"{server['ready_s']} s"),
-        ("server resident memory", f"{server['rss_mb_at_start']} MB at start, {server['rss_mb_after_load']} MB after the load"),
     ]
+    for one in servers:
+        workers = f"{one['workers']} worker" + ("s" if one["workers"] > 1 else "")
+        rows += [
+            (f"{one['concurrent_clients']} concurrent clients, {workers}", f"{one['queries_per_s']} queries/s, {one['concurrent_failures']} failed, p99 {one['http_concurrent']['p99_ms']} ms"),
+            (f"server ready after start, {workers}", f"{one['ready_s']} s"),
+            (f"server resident memory, {workers}", f"{one['rss_mb_at_start']} MB at start, {one['rss_mb_after_load']} MB after the load"),
+        ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"| {name.ljust(width)} | {value} |" for name, value in rows)
 

@@ -208,8 +208,13 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
           + (f" with {args.workers} workers" if args.workers > 1 else ""), file=sys.stderr)
     if args.workers > 1:
         # Each worker loads the same on-disk index (and reloads it when it is rebuilt); the
-        # supervising process keeps none.
+        # supervising process keeps neither the index nor the model.
+        from qa.api import _release_memory
+        from qa.embedding import get_encoder
+
         del searcher
+        get_encoder.cache_clear()
+        _release_memory()
         os.environ["QA_INDEX"] = str(Path(settings.index_dir).absolute())
         os.environ["QA_MODEL"] = settings.model
         uvicorn.run("qa.api:app_from_env", factory=True, host=settings.host, port=settings.port,
