@@ -6,6 +6,7 @@ INDEX  ?= index
 SOURCES ?= seeds
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+WORKERS ?= 1
 SHARED ?= ../shared
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -37,7 +38,7 @@ index: install
 
 run: install
 	@test -f $(INDEX)/manifest.json || $(MAKE) index
-	$(BIN)/qa serve --index $(INDEX) --host $(HOST) --port $(PORT)
+	$(BIN)/qa serve --index $(INDEX) --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: install browser
 	$(BIN)/python -m pytest -q
