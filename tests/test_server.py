@@ -57,6 +57,16 @@ def test_several_workers_serve_the_same_index(built_index):
             for _ in range(6):
                 body = http.get("/api/ask", params={"q": QUESTIONS[0], "k": 2}).json()
                 assert "73 specific support measures" in " ".join(p["text"] for p in body["passages"])
+        # The supervising process (qa serve, replaced by uvicorn's supervisor) keeps neither the
+        # model nor the index: each worker has its own, so a copy here would be memory for nothing.
+        assert _resident_mb(process.pid) < 100, f"the supervisor holds {_resident_mb(process.pid):.0f} MB"
     finally:
         stop_server(process)
     assert "with 2 workers" in log_path.read_text()
+
+
+def _resident_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
