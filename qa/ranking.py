@@ -83,6 +83,19 @@ class Ranked:
 
 
 @dataclass(frozen=True)
+class Signals:
+    """The candidate windows of one question and each signal's raw value on them, in the same order."""
+
+    candidates: np.ndarray  # window numbers
+    dense: np.ndarray
+    window_lexical: np.ndarray
+    pair_lexical: np.ndarray
+    document: np.ndarray
+    document_dense: np.ndarray
+    speaker: np.ndarray  # 1.0 where the question names the passage's speaker
+
+
+@dataclass(frozen=True)
 class Ranking:
     passages: list[Ranked]
     best_cosine: float  # over all candidates, for abstention
@@ -159,9 +172,30 @@ class Ranker:
     # -- ranking ---------------------------------------------------------------------------
 
     def rank(self, question: str, query_vector: np.ndarray, k: int, filters: Filters = Filters()) -> Ranking:
+        signals = self.signals(question, query_vector, filters)
+        if signals is None:
+            return Ranking([], 0.0, 0)
+        fused = self.fuse(signals)
+        # A passage scores as its best window.
+        order = np.argsort(-fused, kind="stable")
+        seen: set[int] = set()
+        ranked: list[Ranked] = []
+        for position in order:
+            window = int(signals.candidates[position])
+            row = int(self.window_chunk[window])
+            if row in seen:
+                continue
+            seen.add(row)
+            ranked.append(Ranked(row, float(fused[position]), window, float(signals.dense[position])))
+            if len(ranked) == k:
+                break
+        return Ranking(ranked, float(signals.dense.max()), len(signals.candidates))
+
+    def signals(self, question: str, query_vector: np.ndarray, filters: Filters = Filters()) -> Signals | None:
+        """The candidate windows for a question and each signal's raw value on them (None: no window allowed)."""
         allowed = self.allowed_windows(filters)
         if not allowed.any():
-            return Ranking([], 0.0, 0)
+            return None
         depth = min(self.candidates, int(allowed.sum()))
         query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
 
@@ -172,53 +206,53 @@ class Ranker:
         candidates = np.unique(
             np.concatenate([dense_ids, _top(window_lex, depth), _top(pair_lex, depth)])
         )
-        candidates = candidates[allowed[candidates]]
-        cosine = self.vectors.reconstruct_batch(candidates) @ query[0]
+        return self.signals_at(question, query_vector, candidates[allowed[candidates]])
+
+    def signals_at(self, question: str, query_vector: np.ndarray, candidates: np.ndarray) -> Signals:
+        """Each signal's raw value on the given candidate windows."""
+        tokens = list(dict.fromkeys(tokenize(question)))
+        cosine = self.vectors.reconstruct_batch(candidates) @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
         candidate_doc = self.window_doc[candidates]
         candidate_chunk = self.window_chunk[candidates]
-        window_score = window_lex[candidates]
-        pair_score = pair_lex[candidates]
-        if self.occasion_free and tokens:
-            # keep[t, c]: token t is not a word of candidate c's own briefing profile.
-            keep = np.ones((len(tokens), len(candidates)), dtype=bool)
+        # keep[t, c]: token t counts for candidate c; with occasion_free, not when it is a word of
+        # c's own briefing profile.
+        keep = np.ones((len(tokens), len(candidates)), dtype=bool)
+        if self.occasion_free:
             for i, token in enumerate(tokens):
                 docs = self.profile_docs.get(token)
                 if docs is not None:
                     keep[i] = ~np.isin(candidate_doc, docs)
-            window_score = (self.window_lexical.token_scores_at(tokens, candidates) * keep).sum(axis=0)
-            pair_score = (self.pair_lexical.token_scores_at(tokens, candidate_chunk) * keep).sum(axis=0)
+        window_score = (self.window_lexical.token_scores_at(tokens, candidates) * keep).sum(axis=0)
+        pair_score = (self.pair_lexical.token_scores_at(tokens, candidate_chunk) * keep).sum(axis=0)
         document = self.document_lexical.scores(question)[candidate_doc]
         # The best cosine among each briefing's candidate windows.
         best_in_doc = np.full(len(self.doc_ids), -1.0, dtype=np.float64)
         np.maximum.at(best_in_doc, candidate_doc, cosine)
-        document_dense = best_in_doc[candidate_doc]
         named = set(tokens)
         label_named = np.array([bool(names & named) for names in self.label_names] + [False], dtype=np.float64)
-        speaker = label_named[self.chunk_label[candidate_chunk]]  # label -1 (none) reads the False at the end
-        combine = _reciprocal_ranks if self.fusion == "rrf" else _standardise
-        fused = (
-            self.weights.dense * combine(cosine)
-            + self.weights.window_lexical * combine(window_score)
-            + self.weights.pair_lexical * combine(pair_score)
-            + self.weights.document * combine(document)
-            + self.weights.document_dense * combine(document_dense)
-            # A bonus on the scale of the fused signals: one standard deviation, or one rank-1 share.
-            + self.weights.speaker * speaker * (1.0 if self.fusion == "zscore" else 1.0 / 61)
+        return Signals(
+            candidates=candidates,
+            dense=cosine,
+            window_lexical=window_score,
+            pair_lexical=pair_score,
+            document=document,
+            document_dense=best_in_doc[candidate_doc],
+            speaker=label_named[self.chunk_label[candidate_chunk]],  # label -1 (none) reads the False at the end
         )
-        # A passage scores as its best window.
-        order = np.argsort(-fused, kind="stable")
-        seen: set[int] = set()
-        ranked: list[Ranked] = []
-        for position in order:
-            window = int(candidates[position])
-            row = int(self.window_chunk[window])
-            if row in seen:
-                continue
-            seen.add(row)
-            ranked.append(Ranked(row, float(fused[position]), window, float(cosine[position])))
-            if len(ranked) == k:
-                break
-        return Ranking(ranked, float(cosine.max()), len(candidates))
+
+    def fuse(self, signals: Signals) -> np.ndarray:
+        """The fused score of each candidate window: the weighted sum of its standardised signals."""
+        combine = _reciprocal_ranks if self.fusion == "rrf" else _standardise
+        weights = self.weights
+        return (
+            weights.dense * combine(signals.dense)
+            + weights.window_lexical * combine(signals.window_lexical)
+            + weights.pair_lexical * combine(signals.pair_lexical)
+            + weights.document * combine(signals.document)
+            + weights.document_dense * combine(signals.document_dense)
+            # A bonus on the scale of the fused signals: one standard deviation, or one rank-1 share.
+            + weights.speaker * signals.speaker * (1.0 if self.fusion == "zscore" else 1.0 / 61)
+        )
 
     def _dense_candidates(self, query: np.ndarray, depth: int, allowed: np.ndarray, filtered: bool) -> np.ndarray:
         if filtered:
