@@ -16,6 +16,8 @@ The probes, all on the candidates the ranker itself picks for a question:
 - ``question_dense``: the best cosine of the reporter's question that the passage answers.
 - ``wider_candidates``: every window of the three briefings the question names best joins the
   candidates (standardised on the usual candidates, so their scores are unchanged).
+- ``answer_type``: 1 for a window with a number, a number word or a month name when the
+  question asks for a quantity or a time ("how many", "how long", "when", "what year"), else 0.
 - ``sentence_rerank``: the best 40 windows reranked by the best cosine of their sentences, each
   encoded alone at query time.
 - ``late_chunking`` (``--late-chunking``, PyTorch): the same with sentence vectors pooled from the
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -128,6 +131,33 @@ def question_dense(probe: Probe) -> np.ndarray:
     return np.where(np.isnan(values), floor, values)
 
 
+# Questions that ask for a quantity or a time, and the words that carry one in an answer.
+QUANTITY_QUESTION = re.compile(
+    r"\bhow (many|much|long|large|big|often|far|quickly|fast|high|old|soon|small)\b|\bby how much\b"
+    r"|\bwhat (percentage|share|number|amount|size|value|output value|level of|year|date|day|month|time)\b"
+    r"|^\s*(when|since when)\b",
+    re.IGNORECASE,
+)
+QUANTITY_WORDS = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty"
+    r"|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|trillion|dozen|dozens|half|percent|first"
+    r"|second|third|fourth|fifth|double|twice|January|February|March|April|May|June|July|August|September"
+    r"|October|November|December)\b",
+    re.IGNORECASE,
+)
+
+
+def answer_type(probe: Probe) -> np.ndarray:
+    if not QUANTITY_QUESTION.search(probe.gold.question):
+        return np.zeros(len(probe.signals.candidates))
+    values = []
+    for window in probe.signals.candidates:
+        _, start, end = probe.index.windows[window]
+        raw = probe.index.documents[probe.index.chunks[int(probe.ranker.window_chunk[window])].doc_id].raw
+        values.append(bool(QUANTITY_WORDS.search(raw[int(start) : int(end)])))
+    return np.array(values, dtype=np.float64)
+
+
 def sentence_cosines(encode_sentences: Callable[[str, int, int], np.ndarray]):
     def signal(probe: Probe) -> tuple[np.ndarray, np.ndarray]:
         top = np.argsort(-probe.fused, kind="stable")[:RERANK_DEPTH]
@@ -206,6 +236,7 @@ def main() -> int:
         "neighbour_dense": neighbour_dense,
         "passage_dense": passage_dense,
         "question_dense": question_dense,
+        "answer_type": answer_type,
     }
     reranks = {"sentence_rerank": sentence_cosines(isolated_sentences(searcher))}
     if args.late_chunking:
