@@ -87,6 +87,11 @@ class Probe:
                 return None
         return None
 
+    def window_raw(self, window: int) -> tuple[str, int, int]:
+        """The raw text of the window's document, and the window's offsets in it."""
+        start, end = self.index.window_span(int(window))
+        return self.index.documents[self.index.chunks[int(self.ranker.window_chunk[window])].doc_id].raw, start, end
+
     def window_cosines(self, row: int, vector: np.ndarray) -> np.ndarray:
         windows = np.flatnonzero(self.ranker.window_chunk == row)
         return self.index.vectors.reconstruct_batch(windows) @ vector, windows
@@ -152,9 +157,8 @@ def answer_type(probe: Probe) -> np.ndarray:
         return np.zeros(len(probe.signals.candidates))
     values = []
     for window in probe.signals.candidates:
-        _, start, end = probe.index.windows[window]
-        raw = probe.index.documents[probe.index.chunks[int(probe.ranker.window_chunk[window])].doc_id].raw
-        values.append(bool(QUANTITY_WORDS.search(raw[int(start) : int(end)])))
+        raw, start, end = probe.window_raw(window)
+        values.append(bool(QUANTITY_WORDS.search(raw[start:end])))
     return np.array(values, dtype=np.float64)
 
 
@@ -163,9 +167,7 @@ def sentence_cosines(encode_sentences: Callable[[str, int, int], np.ndarray]):
         top = np.argsort(-probe.fused, kind="stable")[:RERANK_DEPTH]
         values = []
         for position in top:
-            _, start, end = probe.index.windows[probe.signals.candidates[position]]
-            raw = probe.index.documents[probe.index.chunks[int(probe.ranker.window_chunk[probe.signals.candidates[position]])].doc_id].raw
-            vectors = encode_sentences(raw, int(start), int(end))
+            vectors = encode_sentences(*probe.window_raw(probe.signals.candidates[position]))
             values.append(float((vectors @ probe.vector).max()) if len(vectors) else 0.0)
         return top, np.array(values)
 
