@@ -22,49 +22,70 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from qa.chunking import Chunk  # noqa: E402
+from qa.embedding import resolve_model  # noqa: E402
+from qa.index import Index, IndexLoadError  # noqa: E402
+from qa.settings import DEFAULT_MODEL  # noqa: E402
 
-def question_reply_pairs(chunks_file: Path) -> list[tuple[str, str]]:
+
+BATCH = 32  # pairs a step; each question's reply is told apart from the other 31 replies
+
+
+def question_reply_pairs(chunks: Sequence[Chunk]) -> list[tuple[str, str]]:
     """(the reporter's whole question, the reply passage) for every reply of a usable length."""
-    chunks = [json.loads(line) for line in chunks_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     questions: dict[tuple[str, int], str] = {}
     for chunk in chunks:
-        if chunk["is_question"]:
-            key = (chunk["doc_id"], chunk["turn"])
-            questions[key] = f"{questions.get(key, '')} {chunk['text']}".strip()
+        if chunk.is_question:  # a long question is split into parts: join them again
+            key = (chunk.doc_id, chunk.turn)
+            questions[key] = f"{questions.get(key, '')} {chunk.text}".strip()
     pairs = []
     for chunk in chunks:
-        if chunk["is_question"] or chunk["question_turn"] is None:
+        if chunk.is_question or chunk.question_turn is None:
             continue
-        question = questions.get((chunk["doc_id"], chunk["question_turn"]))
-        if question and len(question.split()) >= 6 and len(chunk["text"].split()) >= 12:
-            pairs.append((" ".join(question.split()[:120]), chunk["text"]))
+        question = questions.get((chunk.doc_id, chunk.question_turn))
+        if question and len(question.split()) >= 6 and len(chunk.text.split()) >= 12:
+            pairs.append((" ".join(question.split()[:120]), chunk.text))
     return pairs
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--index", type=Path, required=True, help="an index folder (its chunks.jsonl gives the pairs)")
+    parser.add_argument("--index", type=Path, required=True, help="an index folder (its passages give the pairs)")
     parser.add_argument("--out", type=Path, required=True, help="where to save the adapted model folder")
-    parser.add_argument("--pairs", type=int, default=3200, help="how many pairs to train on (a random sample)")
+    parser.add_argument("--pairs", type=int, default=3200, help=f"how many pairs to train on (a random sample; at least {BATCH})")
     parser.add_argument("--max-tokens", type=int, default=128, help="word-pieces per text while training")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.pairs < BATCH:
+        parser.error(f"--pairs must be at least {BATCH} (one training step), not {args.pairs}")
+    if not 16 <= args.max_tokens <= 256:
+        parser.error(f"--max-tokens must be from 16 to 256 (the model reads 256 at most), not {args.max_tokens}")
+    if args.out.exists():
+        parser.error(f"--out {args.out} exists already; give a new folder (nothing is overwritten)")
+
+    try:
+        chunks = Index.load(args.index).chunks
+    except IndexLoadError as error:
+        print(f"adaptation_probe: error: {error}", file=sys.stderr)
+        return 2
+    pairs = question_reply_pairs(chunks)
+    if len(pairs) < BATCH:
+        print(f"adaptation_probe: error: the index at {args.index} has {len(pairs)} question/reply pairs; "
+              f"training needs at least {BATCH}", file=sys.stderr)
+        return 2
 
     import torch
     from sentence_transformers import SentenceTransformer, losses
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from qa.embedding import resolve_model
-    from qa.settings import DEFAULT_MODEL
-
     torch.set_num_threads(os.cpu_count() or 1)
     random.seed(args.seed)
     torch.manual_seed(args.seed)
-    pairs = question_reply_pairs(args.index / "chunks.jsonl")
     random.shuffle(pairs)
     print(f"{len(pairs)} question/reply pairs; training on {min(args.pairs, len(pairs))}", flush=True)
     pairs = pairs[: args.pairs]
@@ -72,15 +93,14 @@ def main() -> int:
     model = SentenceTransformer(resolve_model(DEFAULT_MODEL), device="cpu")
     model.max_seq_length = args.max_tokens
     loss = losses.MultipleNegativesRankingLoss(model)
-    batch = 32
-    steps = max(1, len(pairs) // batch)
+    steps = len(pairs) // BATCH
     warmup = max(1, steps // 10)
     optimiser = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (steps - s) / steps))
     model.train()
     began = time.perf_counter()
     for step in range(steps):
-        part = pairs[step * batch : (step + 1) * batch]
+        part = pairs[step * BATCH : (step + 1) * BATCH]
         value = loss([model.tokenize([q for q, _ in part]), model.tokenize([a for _, a in part])], None)
         value.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
