@@ -5,16 +5,20 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
-ADAPTATION_PROBE = REPO / "bench" / "adaptation_probe.py"
+
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "bench" / name), *args], capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+    )
 
 
 def run_probe(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ADAPTATION_PROBE), *args], capture_output=True, text=True, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
-    )
+    return run_script("adaptation_probe.py", *args)
 
 
 def test_adaptation_probe_refuses_too_few_pairs(tmp_path):
@@ -40,3 +44,17 @@ def test_adaptation_probe_never_overwrites_an_existing_model_folder(tmp_path):
     assert result.returncode == 2
     assert "exists already" in result.stderr
     assert (out / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("script", ["encoder_variants.py", "profile_query.py"])
+def test_measurement_scripts_refuse_a_folder_without_an_index(tmp_path, script):
+    result = run_script(script, "--index", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert f"{script.removesuffix('.py')}: error: no index at" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_encoder_variants_refuses_a_sample_step_below_one(tmp_path):
+    result = run_script("encoder_variants.py", "--index", str(tmp_path), "--every", "0")
+    assert result.returncode == 2
+    assert "--every must be at least 1, not 0" in result.stderr
