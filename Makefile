@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 EVAL_INDEX ?= .cache/eval-index
 WH_CORPUS ?= $(SHARED)/corpus/wh-press-briefings
 
-.PHONY: install browser index run test eval bench loadtest clean distclean
+.PHONY: install browser index run test eval calibrate bench loadtest clean distclean
 
 install: $(VENV)/.installed
 
@@ -50,8 +50,23 @@ $(EVAL_INDEX)/manifest.json: $(wildcard qa/*.py) $(wildcard seeds/*) $(wildcard 
 	@test -d $(WH_CORPUS) || { echo "make eval needs the shared corpus at $(WH_CORPUS) (set SHARED=...)"; exit 2; }
 	$(BIN)/qa index --source seeds --source $(WH_CORPUS) --out $(EVAL_INDEX)
 
+# Question sets: the shared dev set; our own (tests/data): `questions` and `answers_tune` are
+# what the answer model is fitted on, `answers_check` and `answers_hard` are only checked on.
+DATA := tests/data
+EVAL_QUESTIONS ?= $(SHARED)/eval/dev.jsonl $(DATA)/questions.jsonl $(DATA)/answers_tune.jsonl \
+                  $(DATA)/answers_check.jsonl $(DATA)/answers_hard.jsonl
+EVAL_OFFTOPIC ?= $(DATA)/offtopic.jsonl $(DATA)/offtopic_near.jsonl
+FIT_QUESTIONS ?= $(DATA)/questions.jsonl $(DATA)/answers_tune.jsonl
+FIT_OFFTOPIC ?= $(DATA)/offtopic.jsonl
+
 eval: install $(EVAL_INDEX)/manifest.json
-	$(BIN)/qa eval --questions $(SHARED)/eval/dev.jsonl --index $(EVAL_INDEX)
+	$(BIN)/qa eval --index $(EVAL_INDEX) --curve $(foreach f,$(EVAL_QUESTIONS),--questions $(f)) \
+	  $(foreach f,$(EVAL_OFFTOPIC),--offtopic $(f))
+
+# Fit the answer model (qa/answer_model.json, shipped) on the tuning questions only.
+calibrate: install $(EVAL_INDEX)/manifest.json
+	$(BIN)/qa calibrate --index $(EVAL_INDEX) --out qa/answer_model.json \
+	  $(foreach f,$(FIT_QUESTIONS),--questions $(f)) $(foreach f,$(FIT_OFFTOPIC),--offtopic $(f))
 
 # Speed and memory, measured (not asserted): writes bench/results.json and prints a table.
 bench: install

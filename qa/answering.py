@@ -1,28 +1,288 @@
-"""The answering sentence, highlights and abstention: what in a passage answers, and whether anything does."""
+"""The answer, highlights and confidence: which words of the best passages answer, and how sure that is."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
+
+from qa.answer_types import has_kind, kind_near
 from qa.lexical import tokenize
-from qa.text import sentence_spans
+from qa.text import sentence_spans, word_count
 
 # A sentence is highlighted when it carries at least this share of the best sentence's weight.
 HIGHLIGHT_SHARE = 0.6
-# Abstention: the best passage's best window must be at least this similar to the question.
-# Calibrated on the 70 dev and own questions against the 25 off-topic ones
-# (tests/data/offtopic.jsonl): at 0.43, 65 of 70 are answered (27 of the 30 dev) and 23 of 25 abstain. The share of
-# the question's key words found (coverage) separated the two sets no better, so it only informs
-# the reason given.
-MIN_COSINE = 0.43
+# The answer is looked for in this many of the best passages.
+ANSWER_PASSAGES = 3
+# An answer is a sentence, or a sentence with the neighbour it needs, of at most this many words.
+MAX_ANSWER_WORDS = 60
+MODEL_FILE = Path(__file__).with_name("answer_model.json")
+
+# A sentence that opens with one of these refers back to the one before ("That was...", "It
+# will..."): alone it does not say what it answers.
+_REFERS_BACK = re.compile(
+    r"^(?:it|its|that|this|these|those|they|them|their|he|she|his|her|so|and|but|which|there|such|both|"
+    r"here|then|also|yes|no)\b", re.I)
 
 
 @dataclass(frozen=True)
-class Verdict:
-    answered: bool
-    reason: str | None
-    cosine: float
-    coverage: float
+class Query:
+    """A question, analysed once: its text, content words, their weights, vector and answer kind."""
+
+    text: str
+    tokens: tuple[str, ...]  # unique stemmed content words, in order
+    idf: dict[str, float]  # each token's IDF over the windows
+    vector: np.ndarray
+    kind: str | None  # what it asks for (qa.answer_types), None when no pattern tells
+
+
+@dataclass(frozen=True)
+class PassageView:
+    """What the answer needs of one ranked passage: its place, its text and its windows' cosines."""
+
+    rank: int
+    row: int
+    score: float
+    raw: str
+    start: int
+    end: int
+    windows: tuple[tuple[int, int], ...]
+    window_cosines: tuple[float, ...]
+    best_window: int  # position in ``windows``
+    occasion: frozenset[str] = frozenset()  # the words naming its briefing (title, date, speakers)
+    doc_id: str = ""
+
+
+# Features of one candidate answer (a sentence, maybe with its neighbour), for choosing among them.
+SENTENCE_FEATURES = (
+    "overlap",  # share of the question's IDF weight in the answer's words
+    "overlap_topic",  # the same, leaving out the words that name the passage's briefing
+    "overlap_context",  # share in the answer with one sentence either side
+    "window_cosine",  # cosine of the question and the window holding the sentence
+    "in_best_window",  # 1 when the sentence is in its passage's best window
+    "kind_match",  # 1 when the question asks for a kind (number, date...) and the answer has one
+    "kind_near",  # 1 when such words stand within a few words of the question's topic words
+    "passage_gap",  # the passage's fused score below the best passage's (0 for the best)
+    "first_in_turn",  # 1 for a turn's first sentence
+    "log_words",
+    "is_question",  # 1 when the sentence ends in "?"
+)
+# Features of the chosen answer, for the confidence that it is right.
+CONFIDENCE_FEATURES = (
+    "sentence_score",  # the choosing model's probability for the chosen answer
+    "runner_up_gap",  # how far the next-best candidate from another passage is below it
+    "top_cosine",  # the best passage's best-window cosine
+    "score_margin",  # the best passage's fused score over the second's
+    "window_coverage",  # share of the question's IDF weight in the best passage's best window
+    "kind_expected",
+    "kind_match",
+    "kind_near",
+    "overlap_topic",
+    "same_document",  # how many of the best passages are from the chosen answer's briefing
+    "document_named",  # 1 when the question's words name the chosen answer's briefing best of all
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    passage: PassageView
+    start: int
+    end: int
+    sentence: tuple[int, int]  # the sentence the answer is built around
+    features: np.ndarray  # SENTENCE_FEATURES
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The answer picked for a question, with its confidence and the features that gave it."""
+
+    candidate: Candidate
+    confidence: float
+    features: np.ndarray  # CONFIDENCE_FEATURES
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """Logistic regression on standardised features (fitted by qa.calibration)."""
+
+    names: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        features = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        z = ((features - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """How answers are chosen and when they are shown; ``qa calibrate`` writes it."""
+
+    sentence: LinearModel
+    confidence: LinearModel
+    threshold: float  # an answer is shown when its confidence is at least this
+    fitted_on: dict = field(default_factory=dict)  # what it was fitted on, for the record
+
+    @classmethod
+    def by_overlap(cls) -> AnswerModel:
+        """Before any fitting: the sentence with most of the question's weight, in the best passage's
+        best window above all, shown when that window's cosine is at least 0.43 (the rule before
+        the model; the ablation's first row)."""
+        return cls(
+            _hand_set(SENTENCE_FEATURES, {"overlap": 4.0, "in_best_window": 4.0, "passage_gap": -4.0}, 0.0),
+            _hand_set(CONFIDENCE_FEATURES, {"top_cosine": 40.0}, -40.0 * 0.43),
+            0.5, {"rule": "overlap, cosine >= 0.43"},
+        )
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> AnswerModel:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        sentence, confidence = (_linear(record[name]) for name in ("sentence", "confidence"))
+        if sentence.names != SENTENCE_FEATURES or confidence.names != CONFIDENCE_FEATURES:
+            raise ValueError(f"{path} was fitted on other features: refit it with 'qa calibrate'")
+        return cls(sentence, confidence, float(record["threshold"]), record.get("fitted_on", {}))
+
+    def save(self, path: Path = MODEL_FILE) -> None:
+        record = {
+            "threshold": self.threshold,
+            "sentence": _linear_json(self.sentence),
+            "confidence": _linear_json(self.confidence),
+            "fitted_on": self.fitted_on,
+        }
+        Path(path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def _hand_set(names: tuple[str, ...], coef: dict[str, float], intercept: float) -> LinearModel:
+    return LinearModel(names, (0.0,) * len(names), (1.0,) * len(names),
+                       tuple(coef.get(name, 0.0) for name in names), intercept)
+
+
+def _linear(record: dict) -> LinearModel:
+    return LinearModel(
+        tuple(record["names"]), tuple(record["mean"]), tuple(record["scale"]), tuple(record["coef"]),
+        float(record["intercept"]),
+    )
+
+
+def _linear_json(model: LinearModel) -> dict:
+    return {"names": list(model.names), "mean": list(model.mean), "scale": list(model.scale),
+            "coef": list(model.coef), "intercept": model.intercept}
+
+
+# -- candidates --------------------------------------------------------------------------------
+
+
+def candidates(query: Query, passages: list[PassageView]) -> list[Candidate]:
+    """Every sentence of the given passages as an answer candidate, with its features."""
+    found: list[Candidate] = []
+    if not passages:
+        return found
+    best_score = passages[0].score
+    total = sum(query.idf.values()) or 1.0
+
+    def share(words: set[str], leave_out: frozenset[str] = frozenset()) -> float:
+        return sum(w for t, w in query.idf.items() if t in words and t not in leave_out) / total
+
+    for passage in passages:
+        raw = passage.raw
+        topic = frozenset(query.tokens) - passage.occasion
+        sentences = sentence_spans(raw, passage.start, passage.end)
+        words = [set(tokenize(raw[s:e])) for s, e in sentences]
+        for number, (start, end) in enumerate(sentences):
+            span_start, span_end = answer_span(raw, sentences, number)
+            span_words = set().union(*(words[i] for i, (s, e) in enumerate(sentences) if s >= span_start and e <= span_end))
+            window = _window_of(passage, start)
+            text = raw[span_start:span_end]
+            features = np.array([
+                share(span_words),
+                share(span_words, passage.occasion),
+                share(set().union(*words[max(0, number - 1) : number + 2])),
+                passage.window_cosines[window],
+                1.0 if window == passage.best_window else 0.0,
+                1.0 if has_kind(text, query.kind) else 0.0,
+                1.0 if kind_near(text, query.kind, topic) else 0.0,
+                best_score - passage.score,
+                1.0 if number == 0 else 0.0,
+                math.log1p(word_count(raw[start:end])),
+                1.0 if raw[start:end].rstrip("\"'\u201d) ").endswith("?") else 0.0,
+            ])
+            found.append(Candidate(passage, span_start, span_end, (start, end), features))
+    return found
+
+
+def answer_span(raw: str, sentences: list[tuple[int, int]], number: int) -> tuple[int, int]:
+    """Sentence ``number`` of a passage, with the sentence before it when it refers back to it
+    or is too short to stand alone, and the one after when it only announces it (ends in ':');
+    at most MAX_ANSWER_WORDS words, a long sentence cut at a clause boundary."""
+    start, end = sentences[number]
+    text = raw[start:end]
+    words = word_count(text)
+    if number > 0 and (_REFERS_BACK.match(text) or words < 6):
+        previous = sentences[number - 1]
+        if words + word_count(raw[previous[0]:previous[1]]) <= MAX_ANSWER_WORDS:
+            start = previous[0]
+            words += word_count(raw[previous[0]:previous[1]])
+    if text.rstrip().endswith(":") and number + 1 < len(sentences):
+        following = sentences[number + 1]
+        if words + word_count(raw[following[0]:following[1]]) <= MAX_ANSWER_WORDS:
+            end = following[1]
+    if word_count(raw[start:end]) > MAX_ANSWER_WORDS:
+        end = _cut_after_words(raw, start, end, MAX_ANSWER_WORDS)
+    return start, end
+
+
+def _cut_after_words(raw: str, start: int, end: int, limit: int) -> int:
+    """The end of the last clause (or, failing one, word) within the first ``limit`` words."""
+    word_ends = [start + m.end() for m in re.finditer(r"\S+", raw[start:end])][:limit]
+    if not word_ends:
+        return end
+    # A clause end in the second half, so that a cut keeps most of the sentence.
+    clause_ends = [e - 1 for e in word_ends[limit // 2 :] if raw[e - 1] in ",;:"]
+    return clause_ends[-1] if clause_ends else word_ends[-1]
+
+
+def _window_of(passage: PassageView, offset: int) -> int:
+    for number, (start, end) in enumerate(passage.windows):
+        if start <= offset < end:
+            return number
+    return passage.best_window
+
+
+def choose(query: Query, found: list[Candidate], model: AnswerModel, top_cosine: float, score_margin: float,
+           window_coverage: float, named_document: str | None) -> Choice | None:
+    """The candidate the sentence model likes best, with the confidence model's verdict on it."""
+    if not found:
+        return None
+    scores = model.sentence.predict(np.stack([c.features for c in found]))
+    best = int(np.argmax(scores))
+    chosen = found[best]
+    others = [s for c, s in zip(found, scores) if c.passage.row != chosen.passage.row]
+    features = confidence_features(query, found, chosen, float(scores[best]), max(others, default=0.0),
+                                   top_cosine, score_margin, window_coverage, named_document)
+    return Choice(chosen, float(model.confidence.predict(features)[0]), features)
+
+
+def confidence_features(query: Query, found: list[Candidate], chosen: Candidate, score: float, runner_up: float,
+                        top_cosine: float, score_margin: float, window_coverage: float,
+                        named_document: str | None) -> np.ndarray:
+    named = dict(zip(SENTENCE_FEATURES, chosen.features))
+    passages = {c.passage.row: c.passage for c in found}.values()
+    return np.array([
+        score, score - runner_up, top_cosine, score_margin, window_coverage,
+        1.0 if query.kind else 0.0, named["kind_match"], named["kind_near"], named["overlap_topic"],
+        float(sum(p.doc_id == chosen.passage.doc_id for p in passages)),
+        1.0 if named_document == chosen.passage.doc_id else 0.0,
+    ])
+
+
+# -- highlights --------------------------------------------------------------------------------
 
 
 def sentence_weights(raw: str, start: int, end: int, query_idf: dict[str, float]) -> list[tuple[int, int, float]]:
@@ -48,15 +308,6 @@ def highlights(raw: str, window: tuple[int, int], query_idf: dict[str, float]) -
     return _merge_adjacent(raw, spans)
 
 
-def best_sentence(raw: str, window: tuple[int, int], query_idf: dict[str, float]) -> tuple[int, int]:
-    """The one sentence of the window that carries the most of the question's weight."""
-    scored = sentence_weights(raw, window[0], window[1], query_idf)
-    if not scored:
-        return window
-    start, end, _ = max(scored, key=lambda item: item[2])
-    return start, end
-
-
 def coverage(raw: str, window: tuple[int, int], query_idf: dict[str, float]) -> float:
     """The share of the question's IDF weight found in the window."""
     total = sum(query_idf.values())
@@ -64,19 +315,6 @@ def coverage(raw: str, window: tuple[int, int], query_idf: dict[str, float]) -> 
         return 0.0
     words = set(tokenize(raw[window[0] : window[1]]))
     return sum(w for t, w in query_idf.items() if t in words) / total
-
-
-def judge(cosine: float, covered: float) -> Verdict:
-    """Whether the best evidence is strong enough to call the question answered."""
-    if cosine >= MIN_COSINE:
-        return Verdict(True, None, cosine, covered)
-    return Verdict(
-        False,
-        "No passage clearly answers this question: the closest passages are listed, but they match "
-        f"it only weakly (similarity {cosine:.2f}, {covered:.0%} of its key words).",
-        cosine,
-        covered,
-    )
 
 
 def _merge_adjacent(raw: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -109,14 +109,18 @@ class PassageOut(BaseModel):
 
 
 class AnswerOut(BaseModel):
-    text: str = Field(description="The sentence that best answers the question: raw[start:end], whitespace collapsed.")
+    text: str = Field(description="The words that best answer the question: a sentence, or a sentence with the "
+                      "neighbour it needs (60 words at most); raw[start:end], whitespace collapsed.")
     citation: CitationOut
+    confidence: float = Field(ge=0, le=1, description="How likely the answer is right, calibrated on questions "
+                              "with known answers; answers below the threshold are not shown.")
 
 
 class AskResponse(BaseModel):
     question: str
-    answered: bool = Field(description="False when the evidence is weak: the passages are then only the closest.")
-    reason: str | None = Field(None, description="Why the question was not answered.")
+    answered: bool = Field(description="False when no answer is confident enough to show: `answer` is then null "
+                           "and the passages are still listed.")
+    reason: str | None = Field(None, description="Why no answer is shown.")
     answer: AnswerOut | None = None
     passages: list[PassageOut]
     took_ms: float

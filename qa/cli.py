@@ -55,17 +55,36 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--doc-id", help="only passages of this document")
     ask.set_defaults(handler=run_ask)
 
-    evaluate = commands.add_parser("eval", help="measure Hit@1, Hit@5 and MRR@10 on a question file")
-    evaluate.add_argument("--questions", type=Path, required=True, metavar="FILE",
-                          help="JSON lines with id, question, doc (gold file name) and phrase")
+    evaluate = commands.add_parser(
+        "eval", help="measure Hit@1, Hit@5, MRR@10 and the answer's precision, coverage and abstention")
+    evaluate.add_argument("--questions", type=Path, action="append", required=True, metavar="FILE",
+                          help="JSON lines with id, question, doc (gold file name) and phrase; repeat for more files, "
+                          "each reported on its own")
+    evaluate.add_argument("--offtopic", type=Path, action="append", default=[], metavar="FILE",
+                          help="JSON lines of questions the corpus cannot answer: reports how many get no answer")
     evaluate.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
     evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
+    evaluate.add_argument("--answer-model", type=Path, metavar="FILE",
+                          help="the answer model to use (default: the one shipped, qa/answer_model.json)")
+    evaluate.add_argument("--curve", action="store_true", help="print the answer's precision/coverage curve")
     evaluate.add_argument("--weights", metavar="NAME=W,...",
                           help="ranking weights for an ablation, e.g. dense=1,window_lexical=0,pair_lexical=0,document=0")
     evaluate.add_argument("--fusion", choices=("zscore", "rrf"), help="how the signals are combined (default zscore)")
     evaluate.add_argument("--keep-occasion-words", action="store_true",
                           help="ablation: passage-level BM25 keeps the words naming the passage's own briefing")
     evaluate.set_defaults(handler=run_eval)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="fit the answer model (which sentence answers, and the confidence to show it)")
+    calibrate.add_argument("--questions", type=Path, action="append", required=True, metavar="FILE",
+                           help="questions with gold answers to fit on (JSON lines, as for eval)")
+    calibrate.add_argument("--offtopic", type=Path, action="append", default=[], metavar="FILE",
+                           help="questions the corpus cannot answer, fitted as ones to abstain on")
+    calibrate.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
+    calibrate.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the model (JSON)")
+    calibrate.add_argument("--target-precision", type=float, default=0.9,
+                           help="the threshold is the lowest at which the out-of-fold precision holds this")
+    calibrate.set_defaults(handler=run_calibrate)
 
     serve = commands.add_parser("serve", help="serve the web page and JSON API")
     serve.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
@@ -144,33 +163,84 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.answering import AnswerModel
     from qa.api import load_searcher
-    from qa.evaluation import evaluate, load_questions, summarise
+    from qa.evaluation import abstention, evaluate, load_offtopic, load_questions, summarise
 
-    questions = load_questions(args.questions)
+    question_sets = {str(path): load_questions(path) for path in args.questions}
+    offtopic_sets = {str(path): load_offtopic(path) for path in args.offtopic}
     searcher = load_searcher(settings)
+    if args.answer_model:
+        searcher.answer_model = AnswerModel.load(args.answer_model)
     if args.weights:
         searcher.index.ranker.weights = parse_weights(args.weights)
     if args.fusion:
         searcher.index.ranker.fusion = args.fusion
     if args.keep_occasion_words:
         searcher.index.ranker.occasion_free = False
-    report = summarise(evaluate(searcher, questions))
-    report["weights"] = asdict(searcher.index.ranker.weights)
-    report["fusion"] = searcher.index.ranker.fusion
-    report["occasion_free"] = searcher.index.ranker.occasion_free
+    reports = {path: summarise(evaluate(searcher, questions)) for path, questions in question_sets.items()}
+    abstentions = {path: abstention(searcher, questions) for path, questions in offtopic_sets.items()}
     if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
+        print(json.dumps({
+            "weights": asdict(searcher.index.ranker.weights), "fusion": searcher.index.ranker.fusion,
+            "occasion_free": searcher.index.ranker.occasion_free,
+            "answer_threshold": searcher.answer_model.threshold,
+            "questions": reports, "offtopic": abstentions,
+        }, ensure_ascii=False, indent=2))
         return 0
-    print(f"weights            {report['weights']} ({report['fusion']} fusion)")
-    print(f"questions          {report['questions']}")
-    for key in ("hit@1", "hit@5", "mrr@10", "median_words_read"):
-        print(f"{key:<18} {report[key]}")
-    for miss in report["misses"]:
-        where = f"rank {miss['rank']}" if miss["rank"] else "not in top 10"
-        print(f"\n{miss['id']} ({where}): {miss['question']}\n  gold: {miss['gold_doc']}: {miss['phrase']!r}")
-        for got in miss["got"]:
-            print(f"  got {got['rank']}. {got['path']} ({got['speaker']}): {got['text'][:100]}")
+    print(f"weights            {asdict(searcher.index.ranker.weights)} ({searcher.index.ranker.fusion} fusion)")
+    print(f"answer threshold   {searcher.answer_model.threshold}")
+    for path, report in reports.items():
+        print(f"\n== {path}: {report['questions']} questions")
+        for miss in report["misses"]:
+            where = f"rank {miss['rank']}" if miss["rank"] else "not in top 10"
+            print(f"{miss['id']} ({where}): {miss['question']}\n  gold: {miss['gold_doc']}: {miss['phrase']!r}")
+            for got in miss["got"]:
+                print(f"  got {got['rank']}. {got['path']} ({got['speaker']}): {got['text'][:100]}")
+        for wrong in report["wrong_answers"]:
+            print(f"{wrong['id']} (wrong answer, confidence {wrong['confidence']:.2f}): {wrong['question']}\n"
+                  f"  gold: {wrong['phrase']!r}\n  answer: {wrong['answer'][:200]!r}")
+        if args.curve:
+            print("threshold  precision  coverage")
+            for point in report["answer_curve"]:
+                precision = "-" if point["precision"] is None else f"{point['precision']:.2f}"
+                print(f"{point['threshold']:>9.2f}  {precision:>9}  {point['coverage']:>8.2f}")
+    for path, result in abstentions.items():
+        print(f"\n== {path}: {result['questions']} questions the corpus cannot answer")
+        for question in result["answered"]:
+            print(f"  answered: {question}")
+    print("\nset                                  questions  hit@1  hit@5  mrr@10  words  precision  coverage  shown")
+    for path, report in reports.items():
+        precision = "-" if report["answer_precision"] is None else f"{report['answer_precision']:.2f}"
+        print(f"{Path(path).name:<36} {report['questions']:>9}  {report['hit@1']:.2f}   {report['hit@5']:.2f}   "
+              f"{report['mrr@10']:.2f}    {report['median_words_read']!s:>5}  {precision:>9}  "
+              f"{report['answer_coverage']:>8.2f}  {report['answers_right']}/{report['answers_shown']}")
+    for path, result in abstentions.items():
+        print(f"{Path(path).name:<36} {result['questions']:>9}  abstention {result['abstention']:.2f} "
+              f"({result['abstained']}/{result['questions']})")
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.api import load_searcher
+    from qa.calibration import collect, fit
+    from qa.evaluation import load_offtopic, load_questions
+
+    questions = [q for path in args.questions for q in load_questions(path)]
+    offtopic = [q for path in args.offtopic for q in load_offtopic(path)]
+    if not 0 < args.target_precision <= 1:
+        print("qa: error: --target-precision must be above 0 and at most 1", file=sys.stderr)
+        return 2
+    searcher = load_searcher(settings)
+    model, report = fit(collect(searcher, questions, offtopic), args.target_precision)
+    model = type(model)(model.sentence, model.confidence, model.threshold, {
+        **report, "question_files": [str(p) for p in args.questions],
+        "offtopic_files": [str(p) for p in args.offtopic],
+    })
+    model.save(args.out)
+    print(f"fitted on {report['questions']} questions and {report['offtopic']} off-topic ones; "
+          f"best answer right for {report['best_answer_right']:.0%}; threshold {report['threshold']:.3f} "
+          f"(out-of-fold precision >= {args.target_precision}); written to {args.out}")
     return 0
 
 

@@ -7,11 +7,18 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
+
 from qa import answering
-from qa.index import Index
+from qa.answer_types import expected_kind
+from qa.index import Index, document_profile
 from qa.lexical import tokenize
-from qa.ranking import Filters
+from qa.ranking import Filters, Ranked, Ranking
 from qa.text import collapse_whitespace
+
+
+# Below this cosine the best passage matches the question only weakly; said in the reason.
+WEAK_MATCH = 0.43
 
 
 class QuestionError(ValueError):
@@ -59,6 +66,7 @@ class Passage:
 class AnswerSentence:
     text: str
     citation: Citation
+    confidence: float = 0.0  # 0..1: how likely the answer is right (calibrated by qa calibrate)
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,44 @@ class Answer:
     reason: str | None = None
     answer: AnswerSentence | None = None
     filters: Filters = field(default_factory=Filters)
+    # The best answer found, shown or not (``answer`` is it when shown), and its confidence: for
+    # evaluation and calibration.
+    proposed: AnswerSentence | None = None
+    confidence: float = 0.0
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the answer is chosen from: candidates of the best passages and question-level signals."""
+
+    candidates: list[answering.Candidate]
+    top_cosine: float
+    score_margin: float
+    window_coverage: float
+    named_document: str | None  # the briefing whose title, date and speakers the question names best
+
+    def signals(self) -> dict:
+        return {"top_cosine": self.top_cosine, "score_margin": self.score_margin,
+                "window_coverage": self.window_coverage, "named_document": self.named_document}
+
+
+def default_answer_model() -> answering.AnswerModel:
+    """The shipped answer model; the overlap rule when none has been fitted yet (``qa calibrate``)."""
+    if answering.MODEL_FILE.exists():
+        return answering.AnswerModel.load()
+    return answering.AnswerModel.by_overlap()
+
+
+def _withheld_reason(confidence: float, threshold: float, ranking: Ranking) -> str:
+    if ranking.passages and ranking.passages[0].cosine < WEAK_MATCH:
+        return (
+            "No passage clearly answers this question: the closest passages are listed, but they match "
+            f"it only weakly (similarity {ranking.passages[0].cosine:.2f})."
+        )
+    return (
+        f"No sentence answers this question with enough confidence ({confidence:.2f}, below "
+        f"{threshold:.2f}): read the passages below, which may hold the answer."
+    )
 
 
 def validate(question: str, k: int, max_chars: int = 1000, max_k: int = 50) -> str:
@@ -116,44 +162,115 @@ def check_filters(index: Index, filters: Filters) -> Filters:
 class Searcher:
     """Answers questions from one loaded index with one encoder."""
 
-    def __init__(self, index: Index, encoder: object, max_chars: int = 1000, max_k: int = 50) -> None:
+    def __init__(
+        self, index: Index, encoder: object, max_chars: int = 1000, max_k: int = 50,
+        answer_model: answering.AnswerModel | None = None,
+    ) -> None:
         self.index = index
         self.encoder = encoder
         self.max_chars = max_chars
         self.max_k = max_k
+        self.answer_model = answer_model or default_answer_model()
+        # Each chunk's first window (windows are stored chunk by chunk).
+        window_chunk = index.windows[:, 0] if len(index.windows) else np.zeros(0, dtype=np.int64)
+        self._chunk_first_window = np.searchsorted(window_chunk, np.arange(len(index.chunks) + 1))
+        self._occasions: dict[str, frozenset[str]] = {}
+
+    def query(self, question: str) -> answering.Query:
+        """The question analysed once, for the ranking, the answer and the highlights."""
+        tokens = tuple(dict.fromkeys(tokenize(question)))
+        return answering.Query(
+            text=question,
+            tokens=tokens,
+            idf=self.index.lexical["windows"].idf(tokens),
+            vector=self.encoder.encode([question])[0],
+            kind=expected_kind(question),
+        )
 
     def ask(self, question: str, k: int = 5, filters: Filters | None = None) -> Answer:
         began = time.perf_counter()
         question = validate(question, k, self.max_chars, self.max_k)
         filters = check_filters(self.index, filters or Filters())
-        query_vector = self.encoder.encode([question])[0]
-        ranking = self.index.ranker.rank(question, query_vector, k, filters)
-        query_idf = self.index.lexical["windows"].idf(tokenize(question))
+        query = self.query(question)
+        ranking = self.index.ranker.rank(question, query.vector, max(k, answering.ANSWER_PASSAGES), filters)
         passages = tuple(
-            self.passage(ranked.row, ranked.score, rank, ranked.window, query_idf)
-            for rank, ranked in enumerate(ranking.passages, start=1)
+            self.passage(ranked.row, ranked.score, rank, ranked.window, query.idf)
+            for rank, ranked in enumerate(ranking.passages[:k], start=1)
         )
-        if not passages:
-            verdict = answering.Verdict(False, "No passage matches these filters.", 0.0, 0.0)
-            sentence = None
+        choice = self.choose_answer(query, ranking.passages)
+        proposed = None
+        if choice is None:
+            answered, confidence = False, 0.0
+            reason = "No passage matches these filters."
         else:
-            top = ranking.passages[0]
-            raw = self.index.documents[self.index.chunks[top.row].doc_id].raw
-            window = self.index.window_span(top.window)
-            verdict = answering.judge(top.cosine, answering.coverage(raw, window, query_idf))
-            start, end = answering.best_sentence(raw, window, query_idf)
-            sentence = AnswerSentence(
-                collapse_whitespace(raw[start:end]), self.citation(top.row, start, end)
+            candidate = choice.candidate
+            raw = candidate.passage.raw
+            proposed = AnswerSentence(
+                collapse_whitespace(raw[candidate.start : candidate.end]),
+                self.citation(candidate.passage.row, candidate.start, candidate.end),
+                round(choice.confidence, 4),
             )
+            confidence = choice.confidence
+            answered = confidence >= self.answer_model.threshold
+            reason = None if answered else _withheld_reason(confidence, self.answer_model.threshold, ranking)
         return Answer(
             question=question,
             passages=passages,
             took_ms=round((time.perf_counter() - began) * 1000, 2),
-            answered=verdict.answered,
-            reason=verdict.reason,
-            answer=sentence if verdict.answered else None,
+            answered=answered,
+            reason=reason,
+            answer=proposed if answered else None,
             filters=filters,
+            proposed=proposed,
+            confidence=round(confidence, 4),
         )
+
+    def choose_answer(self, query: answering.Query, ranked: list[Ranked]) -> answering.Choice | None:
+        evidence = self.evidence(query, ranked)
+        if evidence is None:
+            return None
+        return answering.choose(query, evidence.candidates, self.answer_model, **evidence.signals())
+
+    def evidence(self, query: answering.Query, ranked: list[Ranked]) -> Evidence | None:
+        """The answer candidates of the best passages and the question-level signals on them."""
+        views = self.passage_views(query, ranked[: answering.ANSWER_PASSAGES])
+        if not views:
+            return None
+        top = views[0]
+        scores = self.index.ranker.document_lexical.scores(query.text)
+        named = self.index.ranker.doc_ids[int(np.argmax(scores))] if len(scores) and scores.max() > 0 else None
+        return Evidence(
+            candidates=answering.candidates(query, views),
+            top_cosine=ranked[0].cosine,
+            score_margin=ranked[0].score - ranked[1].score if len(ranked) > 1 else 0.0,
+            window_coverage=answering.coverage(top.raw, top.windows[top.best_window], query.idf),
+            named_document=named,
+        )
+
+    def passage_views(self, query: answering.Query, ranked: list[Ranked]) -> list[answering.PassageView]:
+        """The best passages as the answer sees them: text, windows and each window's cosine."""
+        views = []
+        for rank, item in enumerate(ranked, start=1):
+            chunk = self.index.chunks[item.row]
+            first, last = int(self._chunk_first_window[item.row]), int(self._chunk_first_window[item.row + 1])
+            numbers = np.arange(first, last)
+            vector = np.asarray(query.vector, dtype=np.float32)
+            cosines = self.index.vectors.reconstruct_batch(numbers) @ vector
+            views.append(answering.PassageView(
+                rank=rank, row=item.row, score=item.score, raw=self.index.documents[chunk.doc_id].raw,
+                start=chunk.start, end=chunk.end,
+                windows=tuple(self.index.window_span(int(n)) for n in numbers),
+                window_cosines=tuple(float(c) for c in cosines),
+                best_window=int(item.window) - first,
+                occasion=self._occasion_words(chunk.doc_id), doc_id=chunk.doc_id,
+            ))
+        return views
+
+    def _occasion_words(self, doc_id: str) -> frozenset[str]:
+        words = self._occasions.get(doc_id)
+        if words is None:
+            words = self._occasions[doc_id] = frozenset(tokenize(document_profile(self.index.documents[doc_id])))
+        return words
 
     def citation(self, row: int, start: int | None = None, end: int | None = None) -> Citation:
         chunk = self.index.chunks[row]

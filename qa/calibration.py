@@ -1,0 +1,159 @@
+"""Calibration: fit the answer model (which sentence answers, and how sure) on questions with gold answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa import answering
+from qa.evaluation import GoldQuestion, answer_holds
+from qa.search import AnswerSentence, Evidence, Searcher
+from qa.text import collapse_whitespace
+
+FOLDS = 5
+SEED = 13
+
+
+@dataclass
+class QuestionData:
+    """One question's answer candidates, their labels and the question-level signals."""
+
+    question: str
+    evidence: Evidence
+    labels: np.ndarray  # 1 where the candidate holds the gold answer
+    query: answering.Query
+    answerable: bool
+
+
+def collect(searcher: Searcher, questions: list[GoldQuestion], offtopic: list[str]) -> list[QuestionData]:
+    """The candidates of each question (off-topic ones have no right candidate)."""
+    data = []
+    for gold in [*questions, *offtopic]:
+        text = gold.question if isinstance(gold, GoldQuestion) else gold
+        query = searcher.query(text)
+        ranked = searcher.index.ranker.rank(text, query.vector, answering.ANSWER_PASSAGES).passages
+        evidence = searcher.evidence(query, ranked)
+        if evidence is None or not evidence.candidates:
+            continue
+        labels = np.array([
+            isinstance(gold, GoldQuestion) and answer_holds(_as_answer(searcher, c), gold) for c in evidence.candidates
+        ], dtype=np.int64)
+        data.append(QuestionData(text, evidence, labels, query, isinstance(gold, GoldQuestion)))
+    return data
+
+
+def _as_answer(searcher: Searcher, candidate: answering.Candidate) -> AnswerSentence:
+    text = collapse_whitespace(candidate.passage.raw[candidate.start : candidate.end])
+    return AnswerSentence(text, searcher.citation(candidate.passage.row, candidate.start, candidate.end))
+
+
+def _fit_linear(features: np.ndarray, labels: np.ndarray, names: tuple[str, ...], c: float) -> answering.LinearModel:
+    from sklearn.linear_model import LogisticRegression
+
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=c, max_iter=1000).fit((features - mean) / scale, labels)
+    return answering.LinearModel(
+        names, tuple(float(x) for x in mean), tuple(float(x) for x in scale),
+        tuple(float(x) for x in model.coef_[0]), float(model.intercept_[0]),
+    )
+
+
+def _folds(count: int) -> np.ndarray:
+    return np.random.default_rng(SEED).permutation(count) % FOLDS
+
+
+def fit_sentence_model(data: list[QuestionData], c: float = 1.0) -> answering.LinearModel:
+    """A model that ranks a question's candidates: logistic regression on the differences between
+    a right and a wrong candidate of the same question (so it learns what makes one candidate
+    better than another of the same question, not which questions are easy)."""
+    from sklearn.linear_model import LogisticRegression
+
+    answerable = [d for d in data if d.answerable and d.labels.any() and not d.labels.all()]
+    features = np.concatenate([np.stack([x.features for x in d.evidence.candidates]) for d in answerable])
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale[scale == 0] = 1.0
+    differences, labels = [], []
+    for item in answerable:
+        standard = (np.stack([x.features for x in item.evidence.candidates]) - mean) / scale
+        right, wrong = standard[item.labels == 1], standard[item.labels == 0]
+        pairs = (right[:, None, :] - wrong[None, :, :]).reshape(-1, standard.shape[1])
+        differences.extend([pairs, -pairs])
+        labels.extend([np.ones(len(pairs)), np.zeros(len(pairs))])
+    model = LogisticRegression(C=c, fit_intercept=False, max_iter=5000).fit(
+        np.concatenate(differences), np.concatenate(labels))
+    return answering.LinearModel(
+        answering.SENTENCE_FEATURES, tuple(float(x) for x in mean), tuple(float(x) for x in scale),
+        tuple(float(x) for x in model.coef_[0]), 0.0,
+    )
+
+
+def choices(data: list[QuestionData], sentence_models: list[answering.LinearModel]) -> tuple[np.ndarray, np.ndarray]:
+    """Each question's chosen answer (by the sentence model given for it): confidence features and label."""
+    features, labels = [], []
+    for item, model in zip(data, sentence_models):
+        found = item.evidence.candidates
+        scores = model.predict(np.stack([c.features for c in found]))
+        best = int(np.argmax(scores))
+        chosen = found[best]
+        others = [s for c, s in zip(found, scores) if c.passage.row != chosen.passage.row]
+        features.append(answering.confidence_features(
+            item.query, found, chosen, float(scores[best]), max(others, default=0.0), **item.evidence.signals(),
+        ))
+        labels.append(int(item.labels[best]) if item.answerable else 0)
+    return np.stack(features), np.array(labels)
+
+
+def out_of_fold_sentence_models(data: list[QuestionData], c: float = 1.0) -> list[answering.LinearModel]:
+    """For each question, a sentence model fitted on the folds that do not hold it."""
+    folds = _folds(len(data))
+    models = [fit_sentence_model([d for d, f in zip(data, folds) if f != fold], c) for fold in range(FOLDS)]
+    return [models[f] for f in folds]
+
+
+def fit(data: list[QuestionData], target_precision: float = 0.9, c: float = 1.0) -> tuple[answering.AnswerModel, dict]:
+    """The answer model, its threshold chosen on out-of-fold confidences, and the fitting report."""
+    sentence = fit_sentence_model(data, c)
+    confidence_features, labels = choices(data, out_of_fold_sentence_models(data, c))
+    folds = _folds(len(data))
+    out_of_fold = np.zeros(len(data))
+    for fold in range(FOLDS):
+        train, test = folds != fold, folds == fold
+        model = _fit_linear(confidence_features[train], labels[train], answering.CONFIDENCE_FEATURES, c)
+        out_of_fold[test] = model.predict(confidence_features[test])
+    confidence = _fit_linear(confidence_features, labels, answering.CONFIDENCE_FEATURES, c)
+    answerable = np.array([d.answerable for d in data])
+    threshold, curve = choose_threshold(out_of_fold, labels, answerable, target_precision)
+    report = {
+        "questions": int(answerable.sum()), "offtopic": int((~answerable).sum()),
+        "best_answer_right": round(float(labels[answerable].mean()), 4) if answerable.any() else None,
+        "threshold": threshold, "target_precision": target_precision, "out_of_fold_curve": curve,
+    }
+    return answering.AnswerModel(sentence, confidence, threshold, report), report
+
+
+def choose_threshold(confidence: np.ndarray, labels: np.ndarray, answerable: np.ndarray,
+                     target: float) -> tuple[float, list[dict]]:
+    """The lowest threshold whose precision on the answerable questions, at it and at every
+    higher threshold that still shows answers, is at least ``target``."""
+    curve = []
+    candidates = sorted(set(np.round(confidence, 4)))
+    for threshold in candidates:
+        shown = answerable & (confidence >= threshold)
+        curve.append({
+            "threshold": float(threshold),
+            "precision": round(float(labels[shown].mean()), 4) if shown.any() else None,
+            "coverage": round(float(shown.sum() / max(answerable.sum(), 1)), 4),
+            "offtopic_answered": int((~answerable & (confidence >= threshold)).sum()),
+        })
+    chosen = 1.0
+    for point in reversed(curve):
+        if point["precision"] is None:
+            continue
+        if point["precision"] < target:
+            break
+        chosen = point["threshold"]
+    return float(chosen), curve

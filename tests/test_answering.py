@@ -1,0 +1,174 @@
+"""The answer: answer kinds, answer spans, candidates, the fitted model's file, and answer scoring."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qa import answering
+from qa.answer_types import expected_kind, has_kind, kind_near
+from qa.evaluation import GoldQuestion, answer_holds
+from qa.lexical import tokenize
+from qa.search import AnswerSentence, Citation
+from qa.text import sentence_spans
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("How many specific support measures did the initiative introduce?", "number"),
+    ("How much money did the central budget set aside?", "number"),
+    ("What percentage of tariffs were lifted?", "number"),
+    ("How long did the two leaders talk?", "duration"),
+    ("How many years had the median line been respected?", "duration"),
+    ("When will the President travel to Hanoi?", "date"),
+    ("On what date was the call held?", "date"),
+    ("Who led the American delegation?", "person"),
+    ("Which official chaired the meeting?", "person"),
+    ("Where will the summit take place?", "place"),
+    ("Which two cities will the Secretary visit?", "place"),
+    ("Why did the administration keep the tariffs?", None),
+    ("What did Psaki say about the approach to China?", None),
+])
+def test_the_kind_a_question_asks_for(question, kind):
+    assert expected_kind(question) == kind
+
+
+@pytest.mark.parametrize(("text", "kind", "expected"), [
+    ("They talked for about three and a half hours.", "duration", True),
+    ("It has been respected for more than 60 years.", "duration", True),
+    ("The meeting went well.", "duration", False),
+    ("The initiative introduced 73 specific support measures.", "number", True),
+    ("We have not decided.", "number", False),
+    ("The call took place on Tuesday, March 18.", "date", True),
+    ("The President will travel to Burlington, New Jersey.", "place", True),
+    ("He will meet Pope Francis on Friday.", "person", True),
+    ("anything", None, False),
+])
+def test_a_sentence_has_words_of_a_kind(text, kind, expected):
+    assert has_kind(text, kind) is expected
+
+
+def test_kind_near_wants_the_figure_beside_the_topic():
+    topic = frozenset(tokenize("support measures"))
+    assert kind_near("The initiative introduced 73 specific support measures.", "number", topic)
+    far = "In 2023 we met many times, and the long discussion that followed, over several long sessions, covered support."
+    assert not kind_near(far, "number", frozenset(tokenize("measures")))
+
+
+RAW = (
+    "MR. SULLIVAN:  We met in Vienna on May 10th. They talked for about three and a half hours. "
+    "That was longer than planned. The agenda covered:  trade, climate and fentanyl."
+)
+
+
+def spans(raw: str = RAW) -> list[tuple[int, int]]:
+    return sentence_spans(raw, raw.index("We met"), len(raw))
+
+
+def test_an_answer_that_refers_back_takes_the_sentence_before():
+    sentences = spans()
+    start, end = answering.answer_span(RAW, sentences, 2)  # "That was longer than planned."
+    assert RAW[start:end] == "They talked for about three and a half hours. That was longer than planned."
+    start, end = answering.answer_span(RAW, sentences, 1)  # "They talked ..."
+    assert RAW[start:end] == "We met in Vienna on May 10th. They talked for about three and a half hours."
+
+
+def test_an_answer_that_announces_takes_the_sentence_after():
+    text = "MR. X:  We will talk about the following:\nTrade and climate are first on the list."
+    sentences = sentence_spans(text, text.index("We will"), len(text))
+    start, end = answering.answer_span(text, sentences, 0)
+    assert text[start:end] == text[text.index("We will"):]
+
+
+def test_a_sentence_that_stands_alone_is_the_answer():
+    sentences = spans()
+    start, end = answering.answer_span(RAW, sentences, 0)
+    assert RAW[start:end] == "We met in Vienna on May 10th."
+
+
+def test_a_long_sentence_is_cut_at_a_clause_within_sixty_words():
+    words = ", ".join(f"item number {i} of the long list" for i in range(20)) + "."
+    raw = "MR. X:  " + words
+    sentences = sentence_spans(raw, 8, len(raw))
+    start, end = answering.answer_span(raw, sentences, 0)
+    assert len(raw[start:end].split()) <= answering.MAX_ANSWER_WORDS
+    assert raw[start:end] == raw[start:end].strip() and not raw[start:end].endswith(",")
+    assert raw[start:end].endswith("of the long list")
+
+
+def view(raw: str = RAW, rank: int = 1, score: float = 3.0) -> answering.PassageView:
+    start = raw.index("We met")
+    return answering.PassageView(
+        rank=rank, row=rank, score=score, raw=raw, start=start, end=len(raw), windows=((start, len(raw)),),
+        window_cosines=(0.6,), best_window=0, occasion=frozenset(tokenize("Sullivan Vienna")), doc_id="d",
+    )
+
+
+def query(text: str) -> answering.Query:
+    tokens = tuple(dict.fromkeys(tokenize(text)))
+    return answering.Query(text, tokens, {t: 1.0 for t in tokens}, np.zeros(4, dtype=np.float32), expected_kind(text))
+
+
+def test_candidates_cover_every_sentence_with_their_features():
+    found = answering.candidates(query("How long did Sullivan and Wang Yi talk in Vienna?"), [view()])
+    assert len(found) == 4
+    named = [dict(zip(answering.SENTENCE_FEATURES, c.features)) for c in found]
+    # "They talked for about three and a half hours." has the duration, beside "talk".
+    assert named[1]["kind_match"] == 1.0 and named[1]["kind_near"] == 1.0
+    assert named[0]["kind_match"] == 0.0
+    # Words naming the occasion (Sullivan, Vienna) do not count as topic overlap.
+    assert named[0]["overlap"] > named[0]["overlap_topic"]
+    for candidate in found:
+        assert RAW[candidate.start:candidate.end] == RAW[candidate.start:candidate.end].strip()
+        assert candidate.start <= candidate.sentence[0] < candidate.sentence[1] <= candidate.end
+
+
+def test_choose_uses_the_models_and_reports_a_confidence():
+    found = answering.candidates(query("How long did they talk?"), [view()])
+    model = answering.AnswerModel(
+        answering._hand_set(answering.SENTENCE_FEATURES, {"kind_near": 5.0}, 0.0),
+        answering._hand_set(answering.CONFIDENCE_FEATURES, {"kind_near": 4.0}, -2.0),
+        threshold=0.5,
+    )
+    choice = answering.choose(query("How long did they talk?"), found, model, top_cosine=0.6, score_margin=1.0,
+                              window_coverage=0.5, named_document="d")
+    assert RAW[slice(*choice.candidate.sentence)] == "They talked for about three and a half hours."
+    # "They" refers back: the answer carries the sentence before.
+    assert RAW[choice.candidate.start:choice.candidate.end].startswith("We met in Vienna")
+    assert choice.confidence == pytest.approx(1 / (1 + np.exp(-2.0)))
+    named = dict(zip(answering.CONFIDENCE_FEATURES, choice.features))
+    assert named["document_named"] == 1.0 and named["same_document"] == 1.0
+
+
+def test_the_model_file_round_trips_and_refuses_other_features(tmp_path):
+    model = answering.AnswerModel.by_overlap()
+    path = tmp_path / "model.json"
+    model.save(path)
+    assert answering.AnswerModel.load(path) == model
+    record = json.loads(path.read_text())
+    record["sentence"]["names"] = record["sentence"]["names"][:-1]
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="qa calibrate"):
+        answering.AnswerModel.load(path)
+
+
+def test_the_shipped_model_loads_and_has_a_threshold_between_zero_and_one():
+    model = answering.AnswerModel.load()
+    assert 0 < model.threshold < 1
+    assert model.fitted_on.get("questions", 0) >= 60
+
+
+def answer(text: str, path: str = "a.txt") -> AnswerSentence:
+    return AnswerSentence(text, Citation("a", path, "t", None, None, None, None, 0, 0, 1))
+
+
+def test_an_answer_holds_the_phrase_or_most_of_its_longer_words():
+    gold = GoldQuestion("x", "q?", "a.txt", "They talked for about three and a half hours")
+    assert answer_holds(answer("It was long. They talked for about three and a half hours."), gold)
+    # 60% of the words of four letters or more: they, talked, about, three, half, hours -> 4 of 6.
+    assert answer_holds(answer("They talked for three hours."), gold)
+    assert not answer_holds(answer("The leaders talked for three hours."), gold)  # 3 of 6
+    assert not answer_holds(answer("The leaders met for a while."), gold)
+    assert not answer_holds(answer("They talked for about three and a half hours.", "b.txt"), gold)
+    assert not answer_holds(None, gold)
