@@ -474,19 +474,25 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
         return get_swagger_ui_html(
             openapi_url="/openapi.json", title="briefing-qa API",
             swagger_js_url="/swagger/swagger-ui-bundle.js", swagger_css_url="/swagger/swagger-ui.css",
-            swagger_favicon_url="/swagger/favicon-32x32.png",
+            swagger_favicon_url="/swagger/favicon.png",
         )
 
     return app
 
 
 def _mount_swagger_assets(app: FastAPI) -> None:
-    """Serve Swagger UI from the installed package: this machine cannot reach a CDN."""
+    """Serve Swagger UI from the installed package: this machine cannot reach a CDN.
+
+    ``fastapi-offline`` ships a Swagger UI 5 bundle, which reads the OpenAPI 3.1 that FastAPI
+    writes (``swagger-ui-bundle`` shipped 4.15, which reads only 2.0 and 3.0: /docs then showed
+    "Unable to render this definition"). Only its static files are used; /docs is ours.
+    """
     try:
-        import swagger_ui_bundle
+        import fastapi_offline
     except ImportError:  # pragma: no cover - /docs then shows a blank page; /openapi.json still works
         return
-    app.mount("/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/swagger", StaticFiles(directory=str(assets)), name="swagger")
 
 
 def app_from_env() -> FastAPI:
