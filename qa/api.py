@@ -11,6 +11,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import date
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
@@ -25,9 +26,10 @@ from pydantic import BaseModel, Field, field_validator
 from qa import __version__
 from qa.ranking import Filters
 from qa.search import Answer, QuestionError, Searcher
-from qa.settings import PROJECT_ROOT, Settings
+from qa.settings import Settings
 
-WEB_DIR = PROJECT_ROOT / "web"
+# The templates and CSS, found the same way from a checkout, an editable install and a wheel.
+WEB_DIR = Path(str(files("qa.web")))
 MAX_QUESTION_CHARS = 1000
 MAX_K = 50
 MAX_BODY_BYTES = 64 * 1024

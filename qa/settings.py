@@ -8,15 +8,16 @@ from pathlib import Path
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_BACKEND = "onnx-int8"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. ``QA_*`` environment variables set the defaults; flags win."""
 
-    index_dir: Path = PROJECT_ROOT / "index"
-    sources: tuple[Path, ...] = (PROJECT_ROOT / "seeds",)
+    # Relative to the working directory, as `make` and a fresh clone use them; never to where the
+    # package is installed (site-packages has neither an index nor transcripts).
+    index_dir: Path = Path("index")
+    sources: tuple[Path, ...] = (Path("seeds"),)
     model: str = DEFAULT_MODEL
     # Which runtime embeds passages when an index is built. Questions are always embedded with
     # the backend the index was built with, which the manifest records.
