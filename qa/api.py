@@ -17,6 +17,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -345,6 +346,12 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
 
     app.state.reloader = reloader
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    if settings.cors_origins:
+        # Other sites' pages may call the JSON API (QA_CORS_ORIGINS); without credentials, as it has none.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"], max_age=600,
+        )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
