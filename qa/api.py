@@ -153,6 +153,10 @@ class DocumentDetail(DocumentMeta):
     turns: list[TurnOut]
 
 
+class ErrorOut(BaseModel):
+    detail: str
+
+
 class Health(BaseModel):
     status: str
     version: str
@@ -378,7 +382,13 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
             documents=len(searcher_.index.documents), chunks=len(searcher_.index.chunks),
         )
 
-    @app.post("/api/ask", response_model=AskResponse, tags=["ask"])
+    @app.post(
+        "/api/ask", response_model=AskResponse, tags=["ask"],
+        responses={
+            400: {"model": ErrorOut, "description": "The body could not be read (not UTF-8)"},
+            413: {"model": ErrorOut, "description": f"The body is over {MAX_BODY_BYTES} bytes"},
+        },
+    )
     def ask_post(body: AskRequest) -> dict:
         """Ask a question; returns the top ``k`` passages with citations, highlights and the answer."""
         return answer_json(_ask(current(), body.question, body.k, body.filters(), "body"))

@@ -250,3 +250,11 @@ def test_results_page_shows_the_answer_and_highlights(client):
     assert "73 specific support measures" in answer
     assert '<mark class="hl">' in page.text
     assert "hl=" in page.text
+
+
+def test_unreadable_body_is_a_documented_400(client):
+    """Found by make fuzz: a body that is not UTF-8 gets FastAPI's 400, which the schema now lists."""
+    response = client.post("/api/ask", content=b"\xff\xfe{", headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json()["detail"]
+    documented = client.get("/openapi.json").json()["paths"]["/api/ask"]["post"]["responses"]
+    assert {"200", "400", "413", "422"} <= set(documented)
