@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 EVAL_INDEX ?= .cache/eval-index
 WH_CORPUS ?= $(SHARED)/corpus/wh-press-briefings
 
-.PHONY: install browser index run test eval calibrate bench loadtest clean distclean
+.PHONY: install browser index run test fuzz eval calibrate bench loadtest clean distclean
 
 install: $(VENV)/.installed
 
@@ -43,6 +43,14 @@ run: install
 
 test: install browser
 	$(BIN)/python -m pytest -q
+
+# Deep fuzzing of the API and the pages (make test runs a short pass): FUZZ_EXAMPLES generated
+# requests per operation and mode, at least 2,000 in all, 0 of them 5xx, every response as the
+# schema says; prints the count.
+FUZZ_EXAMPLES ?= 300
+fuzz: install
+	QA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) QA_FUZZ_MIN_REQUESTS=2000 $(BIN)/python -m pytest -q -s -p no:cacheprovider \
+	  tests/test_fuzz.py -k never_fail
 
 # The evaluation index (seeds + the shared White House briefings) is rebuilt when the code or the
 # transcripts change.

@@ -11,11 +11,13 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import date
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -25,9 +27,10 @@ from pydantic import BaseModel, Field, field_validator
 from qa import __version__
 from qa.ranking import Filters
 from qa.search import Answer, QuestionError, Searcher
-from qa.settings import PROJECT_ROOT, Settings
+from qa.settings import Settings
 
-WEB_DIR = PROJECT_ROOT / "web"
+# The templates and CSS, found the same way from a checkout, an editable install and a wheel.
+WEB_DIR = Path(str(files("qa.web")))
 MAX_QUESTION_CHARS = 1000
 MAX_K = 50
 MAX_BODY_BYTES = 64 * 1024
@@ -152,6 +155,10 @@ class DocumentDetail(DocumentMeta):
     format: str
     raw: str
     turns: list[TurnOut]
+
+
+class ErrorOut(BaseModel):
+    detail: str
 
 
 class Health(BaseModel):
@@ -347,6 +354,12 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
 
     app.state.reloader = reloader
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    if settings.cors_origins:
+        # Other sites' pages may call the JSON API (QA_CORS_ORIGINS); without credentials, as it has none.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"], max_age=600,
+        )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -373,7 +386,13 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
             documents=len(searcher_.index.documents), chunks=len(searcher_.index.chunks),
         )
 
-    @app.post("/api/ask", response_model=AskResponse, tags=["ask"])
+    @app.post(
+        "/api/ask", response_model=AskResponse, tags=["ask"],
+        responses={
+            400: {"model": ErrorOut, "description": "The body could not be read (not UTF-8)"},
+            413: {"model": ErrorOut, "description": f"The body is over {MAX_BODY_BYTES} bytes"},
+        },
+    )
     def ask_post(body: AskRequest) -> dict:
         """Ask a question; returns the top ``k`` passages with citations, highlights and the answer."""
         return answer_json(_ask(current(), body.question, body.k, body.filters(), "body"))
@@ -478,19 +497,25 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
         return get_swagger_ui_html(
             openapi_url="/openapi.json", title="briefing-qa API",
             swagger_js_url="/swagger/swagger-ui-bundle.js", swagger_css_url="/swagger/swagger-ui.css",
-            swagger_favicon_url="/swagger/favicon-32x32.png",
+            swagger_favicon_url="/swagger/favicon.png",
         )
 
     return app
 
 
 def _mount_swagger_assets(app: FastAPI) -> None:
-    """Serve Swagger UI from the installed package: this machine cannot reach a CDN."""
+    """Serve Swagger UI from the installed package: this machine cannot reach a CDN.
+
+    ``fastapi-offline`` ships a Swagger UI 5 bundle, which reads the OpenAPI 3.1 that FastAPI
+    writes (``swagger-ui-bundle`` shipped 4.15, which reads only 2.0 and 3.0: /docs then showed
+    "Unable to render this definition"). Only its static files are used; /docs is ours.
+    """
     try:
-        import swagger_ui_bundle
+        import fastapi_offline
     except ImportError:  # pragma: no cover - /docs then shows a blank page; /openapi.json still works
         return
-    app.mount("/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/swagger", StaticFiles(directory=str(assets)), name="swagger")
 
 
 def app_from_env() -> FastAPI:

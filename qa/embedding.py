@@ -13,9 +13,11 @@ folder's files, and made offline from the model on disk.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -193,15 +195,67 @@ def export_onnx(location: Path, quantized: bool) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         partial = int8.with_suffix(".partial.onnx")
-        quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], per_channel=True)
+        with _known_harmless_export_warnings_silenced():
+            quantize_dynamic(
+                str(fp32), str(partial), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], per_channel=True,
+            )
         partial.replace(int8)
     return wanted
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, *prefixes: str) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefixes)
+
+
+@contextmanager
+def _known_harmless_export_warnings_silenced():
+    """Hide the warnings that the one-off ONNX export and quantisation print, known to be harmless here.
+
+    - TorchScript's TracerWarning on ``padding_length > 0`` (transformers' masking_utils) and on
+      ``is_causal`` (sdpa_attention): for this encoder-only model the key length always equals the
+      mask's and ``is_causal`` is always False, so the traced constant is right for every input.
+    - "Exporting aten::index ... If indices include negative values": the indices the graph
+      uses are positions and token types, never negative.
+    - ONNX Runtime's "Please consider to run pre-processing before quantization": pre-processing
+      (shape inference, graph optimisation) is optional; the int8 model is measured as it is
+      (cosine to PyTorch 0.99 mean, tests/test_embedding.py compares the backends).
+    Any other warning still shows.
+    """
+    import warnings
+
+    root_filter = _DropMessages("Please consider to run pre-processing before quantization")
+    # onnxruntime logs that warning through the root logger, and quantisation's own logger.
+    loggers = [logging.getLogger(), logging.getLogger("onnxruntime.quantization")]
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Converting a tensor to a Python boolean might cause the trace",
+            module=r"transformers\.(masking_utils|integrations\.sdpa_attention)",
+        )
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator of advanced indexing")
+        for logger in loggers:
+            logger.addFilter(root_filter)
+        try:
+            yield
+        finally:
+            for logger in loggers:
+                logger.removeFilter(root_filter)
 
 
 def _export_fp32(location: Path, target: Path) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
+    try:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # "Loading weights" is noise in `qa index`
+    except ImportError:  # pragma: no cover
+        pass
     tokenizer = AutoTokenizer.from_pretrained(str(location))
     model = AutoModel.from_pretrained(str(location)).eval()
 
@@ -217,7 +271,7 @@ def _export_fp32(location: Path, target: Path) -> None:
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {name: {0: "batch", 1: "tokens"} for name in names + ["last_hidden_state"]}
     partial = target.with_suffix(".partial.onnx")
-    with torch.no_grad():
+    with torch.no_grad(), _known_harmless_export_warnings_silenced():
         torch.onnx.export(
             LastHiddenState(model), tuple(sample[n] for n in names), str(partial), input_names=names,
             output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False,

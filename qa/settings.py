@@ -8,15 +8,16 @@ from pathlib import Path
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_BACKEND = "onnx-int8"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. ``QA_*`` environment variables set the defaults; flags win."""
 
-    index_dir: Path = PROJECT_ROOT / "index"
-    sources: tuple[Path, ...] = (PROJECT_ROOT / "seeds",)
+    # Relative to the working directory, as `make` and a fresh clone use them; never to where the
+    # package is installed (site-packages has neither an index nor transcripts).
+    index_dir: Path = Path("index")
+    sources: tuple[Path, ...] = (Path("seeds"),)
     model: str = DEFAULT_MODEL
     # Which runtime embeds passages when an index is built. Questions are always embedded with
     # the backend the index was built with, which the manifest records.
@@ -24,6 +25,8 @@ class Settings:
     batch_size: int = 32
     host: str = "127.0.0.1"
     port: int = 8000
+    # Origins (scheme://host[:port]) whose pages may call the JSON API from a browser; none by default.
+    cors_origins: tuple[str, ...] = ()
     max_question_chars: int = 1000
     max_k: int = 50
     default_k: int = 5
@@ -41,6 +44,8 @@ class Settings:
         if env.get("QA_SOURCES"):
             paths = tuple(Path(p) for p in env["QA_SOURCES"].split(os.pathsep) if p)
             settings = replace(settings, sources=paths)
+        if env.get("QA_CORS_ORIGINS"):
+            settings = replace(settings, cors_origins=parse_origins(env["QA_CORS_ORIGINS"]))
         if env.get("QA_BATCH_SIZE"):
             settings = replace(settings, batch_size=int(env["QA_BATCH_SIZE"]))
         return settings
@@ -48,3 +53,8 @@ class Settings:
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given fields replaced; ``None`` values (flags not given) are ignored."""
         return replace(self, **{key: value for key, value in changes.items() if value is not None})
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """'https://a.example, https://b.example/' -> the origins, as a browser sends them (no final '/')."""
+    return tuple(dict.fromkeys(part.strip().rstrip("/") for part in text.replace(",", " ").split() if part.strip("/ ")))

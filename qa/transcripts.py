@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from qa.text import trim_span
+from qa.text import collapse_whitespace, sentence_spans, trim_span
 
 REPORTER = "Reporter"
 
@@ -207,7 +207,7 @@ def parse(raw: str, relative_path: str, digest: str = "") -> Transcript:
     return Transcript(
         doc_id=doc_id,
         path=relative_path,
-        title=fallback_title,
+        title=_first_sentence_title(raw, turns) or fallback_title,
         date=file_date,
         source=None,
         url=None,
@@ -216,6 +216,40 @@ def parse(raw: str, relative_path: str, digest: str = "") -> Transcript:
         format=fmt,
         content_hash=digest,
     )
+
+
+MAX_TITLE_CHARS = 80
+
+
+def _first_sentence_title(raw: str, turns: tuple[Turn, ...]) -> str | None:
+    """A title for a file without a title line: its first sentence, shortened at a word boundary.
+
+    The first words of the file count, even a short line that is no passage ("Harbour briefing"
+    before the first speaker), but not the first speaker's label or a time line. The sentence is
+    kept as written, so a date given without a year ("On October 14, ...") stays in the title,
+    where a reader sees it, while ``date`` stays empty.
+    """
+    if not turns:
+        return None
+    before = [trim_span(raw, m.start(), m.end()) for m in _PARAGRAPH.finditer(raw, 0, turns[0].start)]
+    if turns[0].speaker is not None and before:
+        before.pop()  # the first turn's own label
+    candidates = [span for span in before if not _TIME_LINE.fullmatch(raw[span[0] : span[1]])]
+    candidates += [(turn.start, turn.end) for turn in turns[:5]]
+    for start, end in candidates:
+        for sentence_start, sentence_end in sentence_spans(raw, start, end)[:1]:
+            sentence = collapse_whitespace(raw[sentence_start:sentence_end])
+            if any(character.isalnum() for character in sentence):
+                return _shortened(sentence)
+    return None
+
+
+def _shortened(sentence: str) -> str:
+    if len(sentence) <= MAX_TITLE_CHARS:
+        return sentence.rstrip(".")
+    cut = sentence.rfind(" ", 0, MAX_TITLE_CHARS)
+    kept = sentence[: cut if cut > 0 else MAX_TITLE_CHARS].rstrip(" ,;:-\u2013\u2014")
+    return kept + "\u2026"
 
 
 def _str_or_none(value: object) -> str | None:

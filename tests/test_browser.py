@@ -6,6 +6,7 @@ install`` is never used. Screenshots for humans land in /tmp/briefing-qa-shots/.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -622,3 +623,41 @@ def test_screenshots(browser, live_server):
     for name in ("results-desktop", "document-desktop", "answered-desktop", "abstained-desktop",
                  "highlights-document-desktop"):
         assert (SHOTS / f"{name}.png").stat().st_size > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. The API's own docs, as a person meets them at /docs
+
+
+def test_api_docs_render_and_try_it_out_answers(page, live_server):
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.goto(f"{live_server}/docs")
+    ask = page.locator(".opblock.opblock-post").filter(has=page.locator('[data-path="/api/ask"]'))
+    ask.wait_for()
+    body_text = page.locator("body").inner_text()
+    assert "Unable to render this definition" not in body_text, body_text[:500]
+    # Every operation of the API is listed.
+    paths = set(page.locator(".opblock-summary-path").evaluate_all("nodes => nodes.map(n => n.dataset.path)"))
+    assert {"/api/ask", "/api/documents", "/api/documents/{doc_id}", "/api/speakers", "/healthz"} <= paths, paths
+    # A Swagger UI that reads OpenAPI 3.1 (4.x reads only 2.0 and 3.0).
+    version = page.evaluate("() => window.versions && window.versions.swaggerUI.version")
+    assert version and int(version.split(".")[0]) >= 5, version
+
+    ask.locator(".opblock-summary").click()
+    ask.get_by_role("button", name="Try it out").click()
+    editor = ask.locator("textarea.body-param__text")
+    editor.fill(f'{{"question": "{MEASURES_QUESTION}", "k": 3}}')
+    ask.get_by_role("button", name="Execute").click()
+    live = ask.locator(".live-responses-table")
+    status = live.locator("tr.response .response-col_status").first
+    status.wait_for()
+    assert status.inner_text().strip() == "200"
+    shown = live.locator("tr.response .response-col_description pre").first.inner_text()
+    answer = json.loads(shown)
+    assert answer["question"] == MEASURES_QUESTION and len(answer["passages"]) == 3
+    assert answer["answered"] and "73 specific support measures" in answer["answer"]["text"]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "api-docs.png"), full_page=True)
+    assert not problems, problems

@@ -116,7 +116,11 @@ def test_scio_seed_breadcrumb_header_and_pagination_are_outside_turns(scio: Tran
 
 def test_narrative_seed_is_paragraphs(narrative: Transcript) -> None:
     assert narrative.format == "paragraphs"
-    assert narrative.title == "003_cd57cd5aac821783"
+    # No title line: the first sentence, shortened at a word boundary, not the file name.
+    assert narrative.title == (
+        "On October 14, the State Council Information Office held a press conference to\u2026"
+    )
+    # "October 14" has no year, so date stays empty; the words stay in the title, where they show.
     assert narrative.date is None
     assert narrative.source is None
     assert narrative.url is None
@@ -476,7 +480,8 @@ def test_plain_text_without_speakers_is_paragraphs() -> None:
     raw = "First paragraph, line one\nline two.\n\n  \nSecond paragraph.\n\u00a0\nThird.\n"
     transcript = parse(raw, "notes/report.txt")
     assert transcript.format == "paragraphs"
-    assert transcript.title == "report"
+    # The first sentence, whitespace collapsed, without its full stop.
+    assert transcript.title == "First paragraph, line one line two"
     assert transcript.doc_id == "notes__report"
     assert transcript.date is None and transcript.url is None and transcript.source is None
     assert texts(transcript) == ["First paragraph, line one\nline two.", "Second paragraph.", "Third."]
@@ -617,3 +622,28 @@ def test_load_folder_accepts_a_single_file(tmp_path: Path) -> None:
 def test_load_folder_missing_folder_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="source folder not found"):
         load_folder([tmp_path / "does-not-exist"])
+
+
+def test_untitled_file_is_titled_by_its_first_sentence_shortened_at_a_word_boundary() -> None:
+    raw = (
+        "On March 3 the spokesperson opened the briefing with a long statement about harbour dredging "
+        "and the budget. Then came questions.\n"
+    )
+    transcript = parse(raw, "2024-05-01_untitled.txt")
+    assert transcript.title == "On March 3 the spokesperson opened the briefing with a long statement about\u2026"
+    assert len(transcript.title) <= 81 and raw.startswith(transcript.title.removesuffix("\u2026"))
+    # The date comes from the file name; "March 3" alone (no year) never makes a date.
+    assert transcript.date == "2024-05-01"
+    assert parse(raw, "untitled.txt").date is None
+
+
+def test_untitled_file_with_speakers_is_titled_by_its_first_words() -> None:
+    raw = "Harbour briefing\n\nMR. BELL: Good afternoon. The harbour opens.\n\nQ  When?\n\nMR. BELL: Monday.\n"
+    transcript = parse(raw, "harbour.txt")
+    assert transcript.format == "inline-speakers"
+    assert transcript.title == "Harbour briefing"
+
+
+def test_file_without_any_sentence_keeps_its_file_name_as_title() -> None:
+    transcript = parse("---\n---\n", "notes/empty-ish.txt")
+    assert transcript.title == "empty-ish"
