@@ -196,7 +196,7 @@ def candidates(query: Query, passages: list[PassageView]) -> list[Candidate]:
         sentences = sentence_spans(raw, passage.start, passage.end)
         words = [set(tokenize(raw[s:e])) for s, e in sentences]
         for number, (start, end) in enumerate(sentences):
-            span_start, span_end = answer_span(raw, sentences, number)
+            span_start, span_end = answer_span(raw, sentences, number, query.kind)
             span_words = set().union(*(words[i] for i, (s, e) in enumerate(sentences) if s >= span_start and e <= span_end))
             window = _window_of(passage, start)
             text = raw[span_start:span_end]
@@ -217,22 +217,30 @@ def candidates(query: Query, passages: list[PassageView]) -> list[Candidate]:
     return found
 
 
-def answer_span(raw: str, sentences: list[tuple[int, int]], number: int) -> tuple[int, int]:
-    """Sentence ``number`` of a passage, with the sentence before it when it refers back to it
-    or is too short to stand alone, and the one after when it only announces it (ends in ':');
-    at most MAX_ANSWER_WORDS words, a long sentence cut at a clause boundary."""
+def answer_span(raw: str, sentences: list[tuple[int, int]], number: int, kind: str | None = None) -> tuple[int, int]:
+    """Sentence ``number`` of a passage with the neighbour it needs, at most MAX_ANSWER_WORDS words:
+    the sentence before when it refers back to it ("That was...", "They...") or is too short to
+    stand alone; the one after when it only announces it (ends in ':'); and, when the question
+    asks for a kind of answer (a number, a date...) that the sentence lacks, the neighbour that
+    has it. A sentence longer than the limit is cut at a clause boundary."""
     start, end = sentences[number]
     text = raw[start:end]
-    words = word_count(text)
-    if number > 0 and (_REFERS_BACK.match(text) or words < 6):
-        previous = sentences[number - 1]
-        if words + word_count(raw[previous[0]:previous[1]]) <= MAX_ANSWER_WORDS:
-            start = previous[0]
-            words += word_count(raw[previous[0]:previous[1]])
-    if text.rstrip().endswith(":") and number + 1 < len(sentences):
-        following = sentences[number + 1]
-        if words + word_count(raw[following[0]:following[1]]) <= MAX_ANSWER_WORDS:
-            end = following[1]
+    first, last = number, number
+
+    def fits(other: int) -> bool:
+        return word_count(raw[start:end]) + word_count(raw[slice(*sentences[other])]) <= MAX_ANSWER_WORDS
+
+    if number > 0 and (_REFERS_BACK.match(text) or word_count(text) < 6) and fits(number - 1):
+        first = number - 1
+        start = sentences[first][0]
+    if text.rstrip().endswith(":") and number + 1 < len(sentences) and fits(number + 1):
+        last = number + 1
+        end = sentences[last][1]
+    if kind is not None and not has_kind(raw[start:end], kind):
+        if last + 1 < len(sentences) and has_kind(raw[slice(*sentences[last + 1])], kind) and fits(last + 1):
+            end = sentences[last + 1][1]
+        elif first > 0 and has_kind(raw[slice(*sentences[first - 1])], kind) and fits(first - 1):
+            start = sentences[first - 1][0]
     if word_count(raw[start:end]) > MAX_ANSWER_WORDS:
         end = _cut_after_words(raw, start, end, MAX_ANSWER_WORDS)
     return start, end

@@ -136,12 +136,12 @@ def fit(data: list[QuestionData], target_precision: float = 0.9, c: float = 1.0)
 
 
 def choose_threshold(confidence: np.ndarray, labels: np.ndarray, answerable: np.ndarray,
-                     target: float) -> tuple[float, list[dict]]:
-    """The lowest threshold whose precision on the answerable questions, at it and at every
-    higher threshold that still shows answers, is at least ``target``."""
+                     target: float, least_shown: int = 10) -> tuple[float, list[dict]]:
+    """The lowest threshold at which the answers shown to the answerable questions are right at
+    least ``target`` of the time (counted from ``least_shown`` answers on, so that one early
+    miss among the most confident does not decide), and the curve it was read from."""
     curve = []
-    candidates = sorted(set(np.round(confidence, 4)))
-    for threshold in candidates:
+    for threshold in sorted(set(np.round(confidence, 4)), reverse=True):
         shown = answerable & (confidence >= threshold)
         curve.append({
             "threshold": float(threshold),
@@ -150,10 +150,8 @@ def choose_threshold(confidence: np.ndarray, labels: np.ndarray, answerable: np.
             "offtopic_answered": int((~answerable & (confidence >= threshold)).sum()),
         })
     chosen = 1.0
-    for point in reversed(curve):
-        if point["precision"] is None:
-            continue
-        if point["precision"] < target:
-            break
-        chosen = point["threshold"]
-    return float(chosen), curve
+    for point in curve:
+        shown = round(point["coverage"] * answerable.sum())
+        if point["precision"] is not None and shown >= least_shown and point["precision"] >= target:
+            chosen = point["threshold"]
+    return float(chosen), curve[::-1]
