@@ -31,6 +31,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from qa.api import load_searcher
+    from qa.query import Query
     from qa.index import IndexLoadError
     from qa.settings import Settings
 
@@ -39,14 +40,14 @@ def main() -> int:
     except IndexLoadError as error:
         print(f"profile_query: error: {error}", file=sys.stderr)
         return 2
-    asked, ranker = questions(), searcher.index.ranker
+    asked, ranker = questions(), searcher.ranker
     encode, signals, whole = [], [], []
     for _ in range(args.rounds):
         for question in asked:
             began = time.perf_counter()
             vector = searcher.encoder.encode([question])[0]
             encoded = time.perf_counter()
-            ranker.signals(question, vector)
+            ranker.signals(Query.of(question, vector))
             signalled = time.perf_counter()
             searcher.ask(question, 5)
             whole.append(time.perf_counter() - signalled)

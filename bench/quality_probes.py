@@ -46,6 +46,7 @@ from qa.lexical import tokenize  # noqa: E402
 from qa.ranking import _standardise  # noqa: E402
 from qa.search import Searcher  # noqa: E402
 from qa.text import collapse_whitespace, sentence_spans  # noqa: E402
+from qa.query import Query
 
 WEIGHTS = (0.3, 0.6, 1.0)
 RERANK_DEPTH = 40
@@ -56,9 +57,9 @@ class Probe:
 
     def __init__(self, searcher: Searcher, gold: GoldQuestion) -> None:
         self.searcher, self.gold = searcher, gold
-        index, ranker = searcher.index, searcher.index.ranker
+        index, ranker = searcher.index, searcher.ranker
         self.vector = searcher.encoder.encode([gold.question])[0]
-        self.signals = ranker.signals(gold.question, self.vector)
+        self.signals = ranker.signals(Query.of(gold.question, self.vector))
         self.fused = ranker.fuse(self.signals)
         self.index, self.ranker = index, ranker
 
@@ -66,7 +67,7 @@ class Probe:
         phrase = collapse_whitespace(self.gold.phrase).lower()
         marks = []
         for window in candidates:
-            chunk = self.index.chunks[int(self.ranker.window_chunk[window])]
+            chunk = self.index.chunks[int(self.index.window_chunk[window])]
             document = self.index.documents[chunk.doc_id]
             text = collapse_whitespace(document.raw[chunk.start : chunk.end]).lower()
             marks.append(Path(document.path).name == Path(self.gold.doc).name and phrase in text)
@@ -77,7 +78,7 @@ class Probe:
         correct = self.correct(candidates)
         seen: set[int] = set()
         for position in np.argsort(-scores, kind="stable"):
-            row = int(self.ranker.window_chunk[candidates[position]])
+            row = int(self.index.window_chunk[candidates[position]])
             if row in seen:
                 continue
             seen.add(row)
@@ -90,27 +91,27 @@ class Probe:
     def window_raw(self, window: int) -> tuple[str, int, int]:
         """The raw text of the window's document, and the window's offsets in it."""
         start, end = self.index.window_span(int(window))
-        return self.index.documents[self.index.chunks[int(self.ranker.window_chunk[window])].doc_id].raw, start, end
+        return self.index.documents[self.index.chunks[int(self.index.window_chunk[window])].doc_id].raw, start, end
 
     def window_cosines(self, row: int, vector: np.ndarray) -> np.ndarray:
-        windows = np.flatnonzero(self.ranker.window_chunk == row)
+        windows = np.flatnonzero(self.index.window_chunk == row)
         return self.index.vectors.reconstruct_batch(windows) @ vector, windows
 
 
 def occasion_free_dense(probe: Probe) -> np.ndarray:
     ranker = probe.ranker
-    best = int(np.argmax(ranker.document_lexical.scores(probe.gold.question)))
-    profile = set(tokenize(document_profile(probe.index.documents[ranker.doc_ids[best]])))
+    best = int(np.argmax(probe.index.lexical["documents"].scores(probe.gold.question)))
+    profile = set(tokenize(document_profile(probe.index.documents[probe.index.doc_ids[best]])))
     words = probe.gold.question.split()
     kept = [word for word in words if not set(tokenize(word)) & profile] or words
     vector = probe.searcher.encoder.encode([" ".join(kept)])[0]
-    return probe.ranker.vectors.reconstruct_batch(probe.signals.candidates) @ vector
+    return probe.index.vectors.reconstruct_batch(probe.signals.candidates) @ vector
 
 
 def neighbour_dense(probe: Probe) -> np.ndarray:
     values = []
     for window in probe.signals.candidates:
-        cosines, windows = probe.window_cosines(int(probe.ranker.window_chunk[window]), probe.vector)
+        cosines, windows = probe.window_cosines(int(probe.index.window_chunk[window]), probe.vector)
         at = int(np.flatnonzero(windows == window)[0])
         beside = [cosines[i] for i in (at - 1, at + 1) if 0 <= i < len(cosines)]
         values.append(max(beside) if beside else cosines[at])
@@ -119,7 +120,7 @@ def neighbour_dense(probe: Probe) -> np.ndarray:
 
 def passage_dense(probe: Probe) -> np.ndarray:
     return np.array([
-        probe.window_cosines(int(probe.ranker.window_chunk[w]), probe.vector)[0].mean() for w in probe.signals.candidates
+        probe.window_cosines(int(probe.index.window_chunk[w]), probe.vector)[0].mean() for w in probe.signals.candidates
     ])
 
 
@@ -128,7 +129,7 @@ def question_dense(probe: Probe) -> np.ndarray:
     question_row = {(c.doc_id, c.turn): row for row, c in enumerate(chunks) if c.is_question}
     values = np.full(len(probe.signals.candidates), np.nan)
     for i, window in enumerate(probe.signals.candidates):
-        chunk = chunks[int(probe.ranker.window_chunk[window])]
+        chunk = chunks[int(probe.index.window_chunk[window])]
         row = question_row.get((chunk.doc_id, chunk.question_turn))
         if row is not None:
             values[i] = probe.window_cosines(row, probe.vector)[0].max()
@@ -273,11 +274,11 @@ def main() -> int:
 def wider(probe: Probe) -> int | None:
     """Every window of the three best-named briefings joins the candidates, standardised as the usual ones."""
     ranker, signals = probe.ranker, probe.signals
-    best_docs = np.argsort(-ranker.document_lexical.scores(probe.gold.question))[:3]
-    extra = np.setdiff1d(np.flatnonzero(np.isin(ranker.window_doc, best_docs) & ~ranker.window_is_question), signals.candidates)
+    best_docs = np.argsort(-probe.index.lexical["documents"].scores(probe.gold.question))[:3]
+    extra = np.setdiff1d(np.flatnonzero(np.isin(probe.index.window_doc, best_docs) & ~probe.index.window_is_question), signals.candidates)
     if len(extra) == 0:
         return probe.rank_of_first_correct(signals.candidates, probe.fused)
-    both = ranker.signals_at(probe.gold.question, probe.vector, np.concatenate([signals.candidates, extra]))
+    both = ranker.signals_at(Query.of(probe.gold.question, probe.vector), np.concatenate([signals.candidates, extra]))
     usual = np.arange(len(both.candidates)) < len(signals.candidates)
     weights = ranker.weights
     fused = weights.speaker * both.speaker

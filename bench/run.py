@@ -1,5 +1,11 @@
 """make bench: index build against raw encoder throughput, query latency, concurrency, memory, start-up.
 
+Both stores side by side: the embedded index, and the same index published to a Milvus store
+(a ``milvus-lite server`` started here, unless ``--milvus-uri`` names another): publish (insert)
+throughput, query latency in-process and over HTTP, and the memory of one ``qa serve`` replica
+(the Milvus server's own memory apart). milvus-lite is a light pure-Python engine: its speed says
+nothing about a Milvus cluster's.
+
 Writes bench/results.json and prints a table. Run on an otherwise idle machine: the figures are
 wall-clock times.
 """
@@ -161,11 +167,11 @@ def bench_build(sources: list[Path], backend: str, workdir: Path) -> tuple[dict,
     }, out
 
 
-def bench_in_process(index_dir: Path, asked: list[str], rounds: int) -> dict:
+def bench_in_process(index_dir: Path, asked: list[str], rounds: int, **store) -> dict:
     from qa.api import load_searcher
     from qa.settings import Settings
 
-    searcher = load_searcher(Settings(index_dir=index_dir))
+    searcher = load_searcher(Settings(index_dir=index_dir, **store))
     searcher.ask(asked[0], 5)
     timings = []
     for _ in range(rounds):
@@ -198,14 +204,16 @@ def wait_for_server(base: str, process: subprocess.Popen, timeout: float = 120) 
         time.sleep(0.05)
 
 
-def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int, workers: int = 1) -> dict:
+def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int, workers: int = 1,
+                 store_args: tuple[str, ...] = ()) -> dict:
     import httpx
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     began = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "serve", "--index", str(index_dir), "--port", str(port), "--workers", str(workers)],
+        [sys.executable, "-m", "qa.cli", "serve", "--index", str(index_dir), "--port", str(port), "--workers", str(workers),
+         *store_args],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -257,6 +265,7 @@ def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int
             "http_one_at_a_time": latency_summary(sequential),
             "concurrent_clients": clients,
             "workers": workers,
+            "store": "milvus" if store_args else "embedded",
             "concurrent_seconds": round(elapsed, 1),
             "concurrent_requests": done[0],
             "concurrent_failures": failed[0],
@@ -271,6 +280,51 @@ def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int
             process.kill()
 
 
+def start_milvus(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    """``milvus-lite server`` on a free port, once it accepts connections."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.perf_counter() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            if process.poll() is not None or time.perf_counter() > deadline:
+                raise RuntimeError("milvus-lite server did not start") from None
+            time.sleep(0.2)
+
+
+def bench_milvus(index_dir: Path, uri: str, server_pid: int | None, asked: list[str], args) -> dict:
+    """Publish the index to Milvus, then the same query measurements as for the embedded store."""
+    from qa.index import Index
+    from qa.milvus_store import publish
+
+    index = Index.load(index_dir)
+    began = time.perf_counter()
+    report = publish(index, uri, "bench")
+    seconds = time.perf_counter() - began
+    rows = report["windows"] + report["chunks"]
+    store = {"store": "milvus", "milvus_uri": uri, "milvus_prefix": "bench"}
+    in_process = bench_in_process(index_dir, asked, args.rounds, **store)
+    store_args = ("--store", "milvus", "--milvus-uri", uri, "--milvus-prefix", "bench")
+    servers = [bench_server(index_dir, asked, args.seconds, clients=8, workers=int(n), store_args=store_args)
+               for n in args.workers.split(",")]
+    return {
+        "uri": uri,
+        "publish_s": round(seconds, 1),
+        "publish_windows_per_s": round(report["windows"] / seconds, 1),
+        "publish_rows_per_s": round(rows / seconds, 1),
+        "milvus_server_rss_mb": rss_mb(server_pid) if server_pid else None,
+        "query_in_process": in_process,
+        "server": servers[0],
+        "servers": servers,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", action="append", type=Path, help="transcript folders (default: seeds + the shared corpus)")
@@ -280,7 +334,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="passes over the questions in-process")
     parser.add_argument("--keep", type=Path, help="copy the built index to this folder")
     parser.add_argument("--workers", default="1,2", help="qa serve --workers for the HTTP runs, e.g. 1,2 (each is run)")
+    parser.add_argument("--stores", default="embedded,milvus", help="which stores to measure (default both)")
+    parser.add_argument("--milvus-uri", help="a Milvus to publish to (default: a milvus-lite server started here)")
+    parser.add_argument("--prebuilt", type=Path, help="measure this index instead of building one (no build figures)")
     args = parser.parse_args()
+    stores = set(args.stores.split(","))
     sources = args.source or [REPO / "seeds", SHARED / "corpus" / "wh-press-briefings"]
     missing = [s for s in sources if not s.exists()]
     if missing:
@@ -288,9 +346,26 @@ def main() -> int:
         return 2
     asked = questions()
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as workdir:
-        build, index_dir = bench_build(sources, args.backend, Path(workdir))
-        in_process = bench_in_process(index_dir, asked, args.rounds)
-        servers = [bench_server(index_dir, asked, args.seconds, clients=8, workers=int(n)) for n in args.workers.split(",")]
+        if args.prebuilt:
+            build, index_dir = None, args.prebuilt
+        else:
+            build, index_dir = bench_build(sources, args.backend, Path(workdir))
+        in_process, servers, milvus = None, [], None
+        if "embedded" in stores:
+            in_process = bench_in_process(index_dir, asked, args.rounds)
+            servers = [bench_server(index_dir, asked, args.seconds, clients=8, workers=int(n)) for n in args.workers.split(",")]
+        if "milvus" in stores:
+            server = None
+            if args.milvus_uri:
+                uri = args.milvus_uri
+            else:
+                server, uri = start_milvus(Path(workdir) / "milvus")
+            try:
+                milvus = bench_milvus(index_dir, uri, server.pid if server else None, asked, args)
+            finally:
+                if server is not None:
+                    server.terminate()
+                    server.wait(timeout=30)
         if args.keep:
             shutil.rmtree(args.keep, ignore_errors=True)
             shutil.copytree(os.path.realpath(index_dir), args.keep)
@@ -300,8 +375,9 @@ def main() -> int:
         "sources": [str(s) for s in sources],
         "build": build,
         "query_in_process": in_process,
-        "server": servers[0],
+        "server": servers[0] if servers else None,
         "servers": servers,
+        "milvus": milvus,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -311,26 +387,35 @@ def main() -> int:
 
 def render(results: dict) -> str:
     build, query, server = results["build"], results["query_in_process"], results["server"]
-    servers = results.get("servers", [server])
-    rows = [
-        ("machine", f"{results['machine']['cores']} cores, {results['machine']['cpu']}, {results['machine']['memory']}"),
-        ("corpus", f"{build['documents']} documents, {build['passages']} passages, {build['windows']} windows"),
-        ("encoder backend", build["backend"]),
-        ("raw encoder", f"{build['raw_encoder_windows_per_s']} windows/s ({build['raw_encode_s']} s)"),
-        ("index build", f"{build['build_s']} s, {build['build_windows_per_s']} windows/s ({build['build_share_of_raw_encoder']:.0%} of raw)"),
-        ("rebuild, nothing changed", f"{build['rebuild']['nothing_changed_s']} s"),
-        ("rebuild, one briefing added", "{one_added_s} s ({one_added_windows} windows; their encoding {one_added_encode_s} s, the rest {one_added_over_encode_s} s)".format(**build["rebuild"])),
-        ("rebuild, one briefing removed", f"{build['rebuild']['one_removed_s']} s"),
-        ("query in-process (k=5)", f"p50 {query['p50_ms']} ms, p95 {query['p95_ms']} ms, p99 {query['p99_ms']} ms"),
-        ("query over HTTP, one at a time", "p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms".format(**server["http_one_at_a_time"])),
-    ]
-    for one in servers:
-        workers = f"{one['workers']} worker" + ("s" if one["workers"] > 1 else "")
+    servers = results.get("servers") or []
+    rows = [("machine", f"{results['machine']['cores']} cores, {results['machine']['cpu']}, {results['machine']['memory']}")]
+    if build:
         rows += [
-            (f"{one['concurrent_clients']} concurrent clients, {workers}", f"{one['queries_per_s']} queries/s, {one['concurrent_failures']} failed, p99 {one['http_concurrent']['p99_ms']} ms"),
-            (f"server ready after start, {workers}", f"{one['ready_s']} s"),
-            (f"server resident memory, {workers}", f"{one['rss_mb_at_start']} MB at start, {one['rss_mb_after_load']} MB after the load"),
+            ("corpus", f"{build['documents']} documents, {build['passages']} passages, {build['windows']} windows"),
+            ("encoder backend", build["backend"]),
+            ("raw encoder", f"{build['raw_encoder_windows_per_s']} windows/s ({build['raw_encode_s']} s)"),
+            ("index build", f"{build['build_s']} s, {build['build_windows_per_s']} windows/s ({build['build_share_of_raw_encoder']:.0%} of raw)"),
+            ("rebuild, nothing changed", f"{build['rebuild']['nothing_changed_s']} s"),
+            ("rebuild, one briefing added", "{one_added_s} s ({one_added_windows} windows; their encoding {one_added_encode_s} s, the rest {one_added_over_encode_s} s)".format(**build["rebuild"])),
+            ("rebuild, one briefing removed", f"{build['rebuild']['one_removed_s']} s"),
         ]
+    milvus = results.get("milvus")
+    if milvus:
+        rows.append(("milvus: publish (insert)", f"{milvus['publish_s']} s, {milvus['publish_windows_per_s']} windows/s ({milvus['publish_rows_per_s']} rows/s)"))
+    for name, in_process, one_servers in (("embedded", query, servers), ("milvus", milvus and milvus["query_in_process"], milvus and milvus["servers"] or [])):
+        if in_process:
+            rows.append((f"{name}: query in-process (k=5)", f"p50 {in_process['p50_ms']} ms, p95 {in_process['p95_ms']} ms, p99 {in_process['p99_ms']} ms"))
+        if one_servers:
+            rows.append((f"{name}: query over HTTP, one at a time", "p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms".format(**one_servers[0]["http_one_at_a_time"])))
+        for one in one_servers:
+            workers = f"{one['workers']} worker" + ("s" if one["workers"] > 1 else "")
+            rows += [
+                (f"{name}: {one['concurrent_clients']} concurrent clients, {workers}", f"{one['queries_per_s']} queries/s, {one['concurrent_failures']} failed, p99 {one['http_concurrent']['p99_ms']} ms"),
+                (f"{name}: server ready after start, {workers}", f"{one['ready_s']} s"),
+                (f"{name}: qa serve resident memory, {workers}", f"{one['rss_mb_at_start']} MB at start, {one['rss_mb_after_load']} MB after the load"),
+            ]
+    if milvus and milvus.get("milvus_server_rss_mb"):
+        rows.append(("milvus: milvus-lite server resident memory", f"{milvus['milvus_server_rss_mb']} MB"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"| {name.ljust(width)} | {value} |" for name, value in rows)
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from qa.answer_types import has_kind, kind_near
 from qa.lexical import tokenize
+from qa.query import Query
 from qa.text import sentence_spans, word_count
 
 # A sentence is highlighted when it carries at least this share of the best sentence's weight.
@@ -27,17 +28,6 @@ MODEL_FILE = Path(__file__).with_name("answer_model.json")
 _REFERS_BACK = re.compile(
     r"^(?:it|its|that|this|these|those|they|them|their|he|she|his|her|so|and|but|which|there|such|both|"
     r"here|then|also|yes|no)\b", re.I)
-
-
-@dataclass(frozen=True)
-class Query:
-    """A question, analysed once: its text, content words, their weights, vector and answer kind."""
-
-    text: str
-    tokens: tuple[str, ...]  # unique stemmed content words, in order
-    idf: dict[str, float]  # each token's IDF over the windows
-    vector: np.ndarray
-    kind: str | None  # what it asks for (qa.answer_types), None when no pattern tells
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from qa import __version__
 from qa.ranking import Filters
 from qa.search import Answer, QuestionError, Searcher
 from qa.settings import Settings
+from qa.store import StoreUnavailable
 
 # The templates and CSS, found the same way from a checkout, an editable install and a wheel.
 WEB_DIR = Path(str(files("qa.web")))
@@ -170,6 +171,24 @@ class Health(BaseModel):
     chunks: int
 
 
+class Ready(BaseModel):
+    status: str = Field(description="'ready', or 'unavailable' with a 503.")
+    store: str = Field(description="Which store serves the index: 'embedded' or 'milvus'.")
+    detail: str | None = None
+
+
+def readiness(searcher: Searcher | None) -> JSONResponse:
+    """/readyz: the model and index are loaded and the store answers now (a bounded call)."""
+    if searcher is None:
+        return JSONResponse({"status": "unavailable", "store": "", "detail": "still loading"}, status_code=503)
+    store = "milvus" if type(searcher.index).__name__ == "MilvusStore" else "embedded"
+    try:
+        searcher.index.check()
+    except StoreUnavailable as error:
+        return JSONResponse({"status": "unavailable", "store": store, "detail": str(error)}, status_code=503)
+    return JSONResponse({"status": "ready", "store": store, "detail": None})
+
+
 def answer_json(answer: Answer) -> dict:
     """The API's JSON for an answer; the CLI prints exactly this too."""
     return AskResponse(
@@ -207,6 +226,8 @@ class Reloader:
         self._loading = threading.Lock()
 
     def _read_stamp(self) -> tuple | None:
+        if self.settings.store == "milvus":
+            return _milvus_stamp(self.settings)
         try:
             target = os.path.realpath(self.settings.index_dir)
             stat = os.stat(os.path.join(target, "manifest.json"))
@@ -217,10 +238,23 @@ class Reloader:
     def current(self) -> Searcher:
         if self.watch and time.monotonic() - self._checked >= self.CHECK_EVERY:
             self._checked = time.monotonic()
-            stamp = self._read_stamp()
-            if stamp is not None and stamp != self._stamp and self._loading.acquire(blocking=False):
-                threading.Thread(target=self._reload, args=(stamp,), daemon=True).start()
+            if self.settings.store == "milvus":
+                # Asking Milvus where the alias points is a network call: never in a request.
+                if self._loading.acquire(blocking=False):
+                    threading.Thread(target=self._check_in_background, daemon=True).start()
+            else:
+                stamp = self._read_stamp()
+                if stamp is not None and stamp != self._stamp and self._loading.acquire(blocking=False):
+                    threading.Thread(target=self._reload, args=(stamp,), daemon=True).start()
         return self.searcher
+
+    def _check_in_background(self) -> None:
+        """With the lock held: reload when the stamp changed, else just let the lock go."""
+        stamp = self._read_stamp()
+        if stamp is not None and stamp != self._stamp:
+            self._reload(stamp)
+        else:
+            self._loading.release()
 
     def _reload(self, stamp: tuple) -> None:
         try:
@@ -239,6 +273,26 @@ class Reloader:
         finally:
             self._stamp = stamp
             self._loading.release()
+
+
+def _milvus_stamp(settings: Settings) -> tuple | None:
+    """The collection the Milvus alias names now: a publish moves it (None: not known now)."""
+    from qa.milvus_store import current_generation
+
+    try:
+        generation = current_generation(settings.milvus_uri, settings.milvus_prefix)
+    except StoreUnavailable:
+        return None
+    return (generation,) if generation else None
+
+
+def store_unavailable_response(error: StoreUnavailable) -> JSONResponse:
+    """503 with what is wrong: the store is down or slow; the client may retry (it recovers by itself)."""
+    logger.warning("store unavailable: %s", error)
+    return JSONResponse(
+        {"detail": f"the index store is unavailable, try again shortly: {error}"}, status_code=503,
+        headers={"Retry-After": "2"},
+    )
 
 
 def _return_large_blocks_to_the_system() -> None:
@@ -273,6 +327,28 @@ def _release_memory() -> None:
         pass
 
 
+# A body over the limit is read and dropped up to this much before the 413 goes out: a client that
+# sends its whole body before reading (urllib, requests) then reads the 413 instead of a reset.
+DRAIN_LIMIT = 32 * 1024 * 1024
+
+
+async def _drain(scope, receive, bound: int = DRAIN_LIMIT) -> None:
+    """Read and drop the rest of a request body, up to ``bound`` bytes (as nginx's lingering close).
+
+    Not when the client waits for "100 Continue" (curl with a large body): it has sent nothing yet.
+    """
+    if any(name == b"expect" and value.lower() == b"100-continue" for name, value in scope.get("headers") or []):
+        return
+    drained = 0
+    while drained <= bound:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413, whether or not they declare a length."""
 
@@ -285,6 +361,8 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            if declared.isdigit():
+                await _drain(scope, receive)
             return await _too_large(send, self.limit)
         # Read the body first (it is small by definition), then hand it to the app.
         chunks, size, more = [], 0, True
@@ -295,6 +373,8 @@ class BodyLimit:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.limit:
+                if message.get("more_body", False):
+                    await _drain(scope, receive)
                 return await _too_large(send, self.limit)
             more = message.get("more_body", False)
         return await self.app(scope, _replay(chunks, None, receive), send)
@@ -371,6 +451,8 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
             response.headers.setdefault("Content-Security-Policy", csp)
         return response
 
+    app.add_exception_handler(StoreUnavailable, lambda _request, error: store_unavailable_response(error))
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
         # Never a stack trace in a response; the server log has it.
@@ -385,6 +467,11 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
             status="ok", version=__version__, model=searcher_.index.model, backend=searcher_.index.backend,
             documents=len(searcher_.index.documents), chunks=len(searcher_.index.chunks),
         )
+
+    @app.get("/readyz", response_model=Ready, tags=["meta"], responses={503: {"description": "Not ready"}})
+    def readyz() -> JSONResponse:
+        """Ready to answer: the model is loaded and the index store answers (503 with why, otherwise)."""
+        return readiness(reloader.searcher)
 
     @app.post(
         "/api/ask", response_model=AskResponse, tags=["ask"],
@@ -534,11 +621,11 @@ def load_searcher(settings: Settings) -> Searcher:
     from threadpoolctl import threadpool_limits
 
     from qa.embedding import get_encoder
-    from qa.index import Index
+    from qa.store import open_store
 
     threadpool_limits(1)
 
-    index = Index.load(Path(settings.index_dir), model=settings.model)
+    index = open_store(settings)
     # Questions are embedded the way the index's passages were.
     encoder = get_encoder(settings.model, index.backend)
     return Searcher(index, encoder, settings.max_question_chars, settings.max_k)

@@ -8,6 +8,7 @@ import numpy as np
 
 from qa import answering
 from qa.evaluation import GoldQuestion, answer_holds
+from qa.query import Query
 from qa.search import AnswerSentence, Evidence, Searcher
 from qa.text import collapse_whitespace
 
@@ -22,7 +23,7 @@ class QuestionData:
     question: str
     evidence: Evidence
     labels: np.ndarray  # 1 where the candidate holds the gold answer
-    query: answering.Query
+    query: Query
     answerable: bool
 
 
@@ -32,7 +33,7 @@ def collect(searcher: Searcher, questions: list[GoldQuestion], offtopic: list[st
     for gold in [*questions, *offtopic]:
         text = gold.question if isinstance(gold, GoldQuestion) else gold
         query = searcher.query(text)
-        ranked = searcher.index.ranker.rank(text, query.vector, answering.ANSWER_PASSAGES).passages
+        ranked = searcher.ranker.rank(query, answering.ANSWER_PASSAGES).passages
         evidence = searcher.evidence(query, ranked)
         if evidence is None or not evidence.candidates:
             continue

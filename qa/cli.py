@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env().with_overrides(
         model=args.model, backend=args.backend,
         index_dir=getattr(args, "index", None) or getattr(args, "out", None),
+        store=getattr(args, "store", None), milvus_uri=getattr(args, "milvus_uri", None),
+        milvus_prefix=getattr(args, "milvus_prefix", None),
     )
     try:
         return args.handler(args, settings)
@@ -42,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--batch-size", type=int, default=None, help="encoder batch size")
     index.add_argument("--full", action="store_true",
                        help="embed everything again instead of reusing the vectors of unchanged text")
+    index.add_argument("--device", default="cpu",
+                       help="cpu (default), or cuda: embed on the GPU with the torch backend in large batches")
+    index.add_argument("--milvus-shards", type=int, metavar="N",
+                       help="with --store milvus: shards of the windows and passages collections (default Milvus's)")
+    index.add_argument("--milvus-replicas", type=int, metavar="N",
+                       help="with --store milvus: in-memory replicas the collections are loaded with (default 1)")
+    index.add_argument("--from-index", type=Path, metavar="DIR",
+                       help="with --store milvus: publish this embedded index as it is, without building")
+    add_store_options(index, "with milvus, --out is the local build folder whose vectors later builds reuse")
     index.set_defaults(handler=run_index)
 
     ask = commands.add_parser("ask", help="ask a question and print the cited passages")
@@ -53,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--date-from", metavar="YYYY-MM-DD", help="only briefings on or after this date")
     ask.add_argument("--date-to", metavar="YYYY-MM-DD", help="only briefings on or before this date")
     ask.add_argument("--doc-id", help="only passages of this document")
+    add_store_options(ask)
     ask.set_defaults(handler=run_ask)
 
     evaluate = commands.add_parser(
@@ -72,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--fusion", choices=("zscore", "rrf"), help="how the signals are combined (default zscore)")
     evaluate.add_argument("--keep-occasion-words", action="store_true",
                           help="ablation: passage-level BM25 keeps the words naming the passage's own briefing")
+    add_store_options(evaluate)
     evaluate.set_defaults(handler=run_eval)
 
     calibrate = commands.add_parser(
@@ -91,8 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes sharing the on-disk index (default 1)")
+    add_store_options(serve)
     serve.set_defaults(handler=run_serve)
     return parser
+
+
+def add_store_options(parser: argparse.ArgumentParser, note: str = "") -> None:
+    parser.add_argument("--store", choices=("embedded", "milvus"),
+                        help="embedded: the index folder (default); milvus: a Milvus store (default: QA_STORE)"
+                        + (f"; {note}" if note else ""))
+    parser.add_argument("--milvus-uri", metavar="URI",
+                        help="a milvus-lite file path or http://host:19530 (default: QA_MILVUS_URI or .cache/milvus.db)")
+    parser.add_argument("--milvus-prefix", metavar="NAME",
+                        help="collection prefix, one per index on a cluster (default: QA_MILVUS_PREFIX or briefing_qa)")
 
 
 def run_index(args: argparse.Namespace, settings: Settings) -> int:
@@ -106,13 +130,29 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
         if not source.exists():
             print(f"qa: error: source folder not found: {source}", file=sys.stderr)
             return 2
-    encoder = get_encoder(settings.model, settings.backend)
+    if args.from_index is not None:
+        if settings.store != "milvus":
+            print("qa: error: --from-index publishes to a Milvus store: add --store milvus", file=sys.stderr)
+            return 2
+        return publish_to_milvus(args.from_index, settings, force=True, shards=args.milvus_shards,
+                                 replicas=args.milvus_replicas)
+    encoder = get_encoder(settings.model, settings.backend, device=args.device)
+    batch_size = args.batch_size or (256 if args.device != "cpu" else settings.batch_size)
+    seed = None
+    if settings.store == "milvus" and not args.full and not (Path(settings.index_dir) / "manifest.json").exists():
+        # No local build folder (a fresh builder): take the vectors of unchanged text from Milvus.
+        from qa.milvus_store import seed_vectors
+
+        seed = seed_vectors(settings.milvus_uri, settings.milvus_prefix, encoder)
+        if seed is not None:
+            print(f"no index at {settings.index_dir}: reusing the vectors of Milvus index {settings.milvus_prefix!r}",
+                  file=sys.stderr)
     bar = tqdm(total=0, unit="chunk", desc="embedding", disable=None)
     try:
         report = build_index(
-            sources, settings.index_dir, encoder, batch_size=args.batch_size or settings.batch_size,
+            sources, settings.index_dir, encoder, batch_size=batch_size,
             progress=bar.update, on_total=lambda total: setattr(bar, "total", total) or bar.refresh(),
-            incremental=not args.full,
+            incremental=not args.full, seed_vectors=seed,
         )
     finally:
         bar.close()
@@ -121,13 +161,39 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
     if report.up_to_date:
         print(f"index at {report.out_dir} is up to date ({report.documents} documents, {report.chunks} passages; "
               f"checked in {report.seconds:.1f} s)")
-        return 0
+        return (publish_to_milvus(report.out_dir, settings, shards=args.milvus_shards, replicas=args.milvus_replicas)
+                if settings.store == "milvus" else 0)
     print(
         f"indexed {report.documents} documents, {report.chunks} passages in {report.seconds:.1f} s "
         f"({report.encoded} windows embedded, {report.reused} reused) -> {report.out_dir}"
         + (f" ({len(report.skipped)} files skipped)" if report.skipped else "")
     )
-    return 0 if report.documents else 1
+    if not report.documents:
+        return 1
+    if settings.store != "milvus":
+        return 0
+    return publish_to_milvus(report.out_dir, settings, shards=args.milvus_shards, replicas=args.milvus_replicas)
+
+
+def publish_to_milvus(folder: Path, settings: Settings, force: bool = False, shards: int | None = None,
+                      replicas: int | None = None) -> int:
+    """Publish an embedded index to the Milvus store as a new generation (unless it is there already)."""
+    from qa.index import Index
+    from qa.milvus_store import publish, published_digest, source_digest
+
+    index = Index.load(folder, model=settings.model)
+    uri, prefix = settings.milvus_uri, settings.milvus_prefix
+    if not force and published_digest(uri, prefix) == source_digest(index.manifest):
+        print(f"Milvus index {prefix!r} at {uri} is up to date")
+        return 0
+    for name, value in (("--milvus-shards", shards), ("--milvus-replicas", replicas)):
+        if value is not None and value < 1:
+            print(f"qa: error: {name} must be at least 1, not {value}", file=sys.stderr)
+            return 2
+    report = publish(index, uri, prefix, shards=shards, replicas=replicas)
+    print(f"published {report['documents']} documents, {report['chunks']} passages, {report['windows']} windows "
+          f"to Milvus index {prefix!r} at {uri} (generation {report['generation']}) in {report['seconds']:.1f} s")
+    return 0
 
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -173,22 +239,22 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.answer_model:
         searcher.answer_model = AnswerModel.load(args.answer_model)
     if args.weights:
-        searcher.index.ranker.weights = parse_weights(args.weights)
+        searcher.ranker.weights = parse_weights(args.weights)
     if args.fusion:
-        searcher.index.ranker.fusion = args.fusion
+        searcher.ranker.fusion = args.fusion
     if args.keep_occasion_words:
-        searcher.index.ranker.occasion_free = False
+        searcher.ranker.occasion_free = False
     reports = {path: summarise(evaluate(searcher, questions)) for path, questions in question_sets.items()}
     abstentions = {path: abstention(searcher, questions) for path, questions in offtopic_sets.items()}
     if args.json:
         print(json.dumps({
-            "weights": asdict(searcher.index.ranker.weights), "fusion": searcher.index.ranker.fusion,
-            "occasion_free": searcher.index.ranker.occasion_free,
+            "weights": asdict(searcher.ranker.weights), "fusion": searcher.ranker.fusion,
+            "occasion_free": searcher.ranker.occasion_free,
             "answer_threshold": searcher.answer_model.threshold,
             "questions": reports, "offtopic": abstentions,
         }, ensure_ascii=False, indent=2))
         return 0
-    print(f"weights            {asdict(searcher.index.ranker.weights)} ({searcher.index.ranker.fusion} fusion)")
+    print(f"weights            {asdict(searcher.ranker.weights)} ({searcher.ranker.fusion} fusion)")
     print(f"answer threshold   {searcher.answer_model.threshold}")
     for path, report in reports.items():
         print(f"\n== {path}: {report['questions']} questions")
@@ -273,8 +339,10 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         print("qa: error: --workers must be at least 1", file=sys.stderr)
         return 2
     searcher = load_searcher(settings)  # fail here, with a clear message, before listening
+    where = (f"Milvus index {settings.milvus_prefix!r} at {settings.milvus_uri}" if settings.store == "milvus"
+             else str(settings.index_dir))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    print(f"serving {len(searcher.index.documents)} documents on http://{settings.host}:{settings.port}/"
+    print(f"serving {len(searcher.index.documents)} documents from {where} on http://{settings.host}:{settings.port}/"
           + (f" with {args.workers} workers" if args.workers > 1 else ""), file=sys.stderr)
     if args.workers > 1:
         # Each worker loads the same on-disk index (and reloads it when it is rebuilt). This
@@ -284,10 +352,12 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         del searcher
         os.environ["QA_INDEX"] = str(Path(settings.index_dir).absolute())
         os.environ["QA_MODEL"] = settings.model
+        os.environ.update(QA_STORE=settings.store, QA_MILVUS_URI=settings.milvus_uri,
+                          QA_MILVUS_PREFIX=settings.milvus_prefix)
         command = [
             sys.executable, "-m", "uvicorn", "qa.api:app_from_env", "--factory",
             "--host", settings.host, "--port", str(settings.port), "--workers", str(args.workers),
-            "--timeout-keep-alive", "30", "--log-level", "info",
+            "--timeout-keep-alive", "30", "--log-level", "info", "--timeout-graceful-shutdown", "30",
         ]
         sys.stdout.flush()
         sys.stderr.flush()
@@ -298,7 +368,10 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     # The app holds the searcher from here; a reference kept in this frame, which lives as long
     # as the server, would keep the first index in memory after every later swap.
     del searcher
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", timeout_keep_alive=30)
+    # On SIGTERM uvicorn stops accepting connections and lets the requests in flight finish; the
+    # bound keeps a stuck request from holding a replica's shutdown for ever.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", timeout_keep_alive=30,
+                timeout_graceful_shutdown=30)
     return 0
 
 

@@ -49,7 +49,7 @@ def resolve_model(name: str) -> str:
 class Encoder:
     """A loaded model; ``encode`` returns float32 unit vectors, one row per text."""
 
-    def __init__(self, name: str = DEFAULT_MODEL) -> None:
+    def __init__(self, name: str = DEFAULT_MODEL, device: str = "cpu") -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         # Weight-loading progress bars are noise in a server log and in `qa ask`.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -63,7 +63,7 @@ class Encoder:
         try:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(location, device="cpu")
+            self._model = SentenceTransformer(location, device=device)
         except Exception as error:
             raise ModelError(
                 f"cannot load embedding model {name!r} (from {location}): {error}. "
@@ -280,8 +280,15 @@ def _export_fp32(location: Path, target: Path) -> None:
 
 
 @lru_cache(maxsize=4)
-def get_encoder(name: str = DEFAULT_MODEL, backend: str = "torch"):
-    """The process-wide encoder for ``name`` on ``backend``: loading costs seconds, so it happens once."""
+def get_encoder(name: str = DEFAULT_MODEL, backend: str = "torch", device: str = "cpu"):
+    """The process-wide encoder for ``name`` on ``backend``: loading costs seconds, so it happens once.
+
+    ``device`` other than "cpu" (``cuda``, ``cuda:1``) runs the torch backend on that GPU, for
+    building big indexes; its vectors are the torch backend's, so questions use torch too.
+    """
+    if device != "cpu":
+        check_device(device)
+        return Encoder(name, device=device)
     if backend == "torch":
         return Encoder(name)
     if backend in ("onnx", "onnx-int8"):
@@ -292,3 +299,16 @@ def get_encoder(name: str = DEFAULT_MODEL, backend: str = "torch"):
         except Exception as error:
             raise ModelError(f"cannot prepare the ONNX backend for {name!r}: {error}") from error
     raise ModelError(f"unknown encoder backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this machine does not have, with a message saying why."""
+    if not device.startswith("cuda"):
+        raise ModelError(f"unknown device {device!r}: use cpu or cuda (cuda:N for the N-th GPU)")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ModelError(
+            f"--device {device}: no CUDA GPU is usable here (torch {torch.__version__}, "
+            "torch.cuda.is_available() is False); build on the CPU, or on a machine with a GPU and a CUDA build of torch"
+        )

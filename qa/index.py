@@ -24,7 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
@@ -35,8 +35,9 @@ import numpy as np
 
 from qa.chunking import Chunk, chunk_transcript, clean_for_model, window_spans
 from qa import vectors as vector_index
-from qa.lexical import LexicalIndex, TokenStore
-from qa.ranking import Ranker, Weights
+from qa.lexical import LexicalIndex, TokenStore, tokenize
+from qa.ranking import Filters
+from qa.store import LEXICAL_PARTS, WindowRows
 from qa.transcripts import Skipped, Transcript, Turn, load_folder
 
 FORMAT_VERSION = 2
@@ -47,7 +48,6 @@ WINDOWS = "windows.npy"
 DOCUMENTS = "documents.jsonl"
 BM25 = "bm25"
 TOKENS = "tokens"
-LEXICAL_PARTS = ("windows", "pairs", "documents")
 _MONTHS = "January February March April May June July August September October November December".split()
 
 
@@ -79,7 +79,10 @@ def pipeline_hash() -> str:
 
 
 class Index:
-    """A loaded index: documents by id, chunks by row, windows, vectors and the BM25 indexes."""
+    """A loaded index: documents by id, chunks by row, windows, vectors and the BM25 indexes.
+
+    It is the embedded store of ``qa.store``: the candidates and rows the ranker reads.
+    """
 
     def __init__(
         self,
@@ -98,25 +101,91 @@ class Index:
         self.windows = windows
         self.vectors = vectors
         self.lexical = lexical
-        doc_ids = list(documents)
-        doc_number = {doc_id: i for i, doc_id in enumerate(doc_ids)}
+        self.doc_ids = list(documents)
+        self.doc_number = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
         self.speakers = sorted({c.speaker for c in chunks if c.speaker}, key=str.casefold)
         self.speaker_by_key = {s.casefold(): s for s in self.speakers}
         self.dates = sorted(d.date for d in documents.values() if d.date)
-        self.ranker = Ranker(
-            vectors=vectors,
-            window_chunk=windows[:, 0] if len(windows) else np.zeros(0, dtype=np.int64),
-            chunk_doc=np.array([doc_number[c.doc_id] for c in chunks], dtype=np.int64),
-            chunk_is_question=np.array([c.is_question for c in chunks], dtype=bool),
-            chunk_speaker=[c.speaker for c in chunks],
-            doc_ids=doc_ids,
-            doc_dates=[documents[d].date for d in doc_ids],
-            doc_profiles=[document_profile(documents[d]) for d in doc_ids],
-            window_lexical=lexical["windows"],
-            pair_lexical=lexical["pairs"],
-            document_lexical=lexical["documents"],
-            weights=Weights(),
+        # Per-window and per-chunk columns that filters and the ranker's rows read.
+        self.window_chunk = windows[:, 0] if len(windows) else np.zeros(0, dtype=np.int64)
+        self.chunk_doc = np.array([self.doc_number[c.doc_id] for c in chunks], dtype=np.int64)
+        self.window_doc = self.chunk_doc[self.window_chunk]
+        self.window_is_question = np.array([c.is_question for c in chunks], dtype=bool)[self.window_chunk]
+        self.chunk_speaker_key = np.array([(c.speaker or "").casefold() for c in chunks], dtype=object)
+        self.doc_dates = [documents[d].date for d in self.doc_ids]
+        self.doc_profiles = [frozenset(tokenize(document_profile(documents[d]))) for d in self.doc_ids]
+        self._allowed: dict[Filters, np.ndarray] = {}
+
+    # -- the store seam (qa.store.Store) ---------------------------------------------------------
+
+    def check(self) -> None:
+        """An embedded index in memory is always there."""
+
+    def allowed_windows(self, filters: Filters) -> np.ndarray:
+        """Which windows may be returned. Reporters' questions only when asked for by speaker."""
+        allowed = self._allowed.get(filters)
+        if allowed is not None:
+            return allowed
+        if filters.speaker:
+            allowed = (self.chunk_speaker_key == filters.speaker.casefold())[self.window_chunk]
+        else:
+            allowed = ~self.window_is_question
+        if filters.doc_id:
+            allowed &= self.window_doc == self.doc_number.get(filters.doc_id, -1)
+        if filters.date_from or filters.date_to:
+            low, high = filters.date_from or "0000-00-00", filters.date_to or "9999-99-99"
+            doc_ok = np.array([bool(d) and low <= d <= high for d in self.doc_dates], dtype=bool)
+            allowed &= doc_ok[self.window_doc]
+        if len(self._allowed) >= 16:  # a query computes it three times; keep the last few
+            self._allowed.clear()
+        self._allowed[filters] = allowed
+        return allowed
+
+    def candidate_depth(self, depth: int, filters: Filters) -> int:
+        return min(depth, int(self.allowed_windows(filters).sum()))
+
+    def dense_candidates(self, query_vector: np.ndarray, depth: int, filters: Filters) -> np.ndarray:
+        allowed = self.allowed_windows(filters)
+        query = np.ascontiguousarray(np.asarray(query_vector).reshape(1, -1), dtype=np.float32)
+        if not filters.is_empty():
+            bits = np.packbits(allowed, bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
+            _, ids = self.vectors.search(query, depth, params=vector_index.search_params(self.vectors, selector))
+        else:
+            # Reporters' questions are excluded afterwards; search a little deeper for them.
+            _, ids = self.vectors.search(query, min(depth * 2, len(allowed)), params=vector_index.search_params(self.vectors))
+        ids = ids[0]
+        ids = ids[ids >= 0]
+        return ids[allowed[ids]][:depth]
+
+    def lexical_candidates(self, part: str, tokens: Sequence[str], depth: int, filters: Filters) -> np.ndarray:
+        allowed = self.allowed_windows(filters)
+        scores = self.lexical[part].token_scores(tokens)
+        if part == "pairs":
+            scores = scores[self.window_chunk]
+        return _top(np.where(allowed, scores, -np.inf), depth)
+
+    def window_rows(self, windows: np.ndarray) -> WindowRows:
+        chunks = self.window_chunk[windows]
+        return WindowRows(
+            chunks=chunks, docs=self.window_doc[windows], speakers=[self.chunks[int(row)].speaker for row in chunks],
+            vectors=self.vectors.reconstruct_batch(windows),
         )
+
+    def chunk_windows(self, row: int) -> np.ndarray:
+        return np.arange(*np.searchsorted(self.window_chunk, [row, row + 1]), dtype=np.int64)
+
+    def token_scores_at(self, part: str, tokens: Sequence[str], ids: np.ndarray) -> np.ndarray:
+        return self.lexical[part].token_scores_at(tokens, ids)
+
+    def document_scores(self, tokens: Sequence[str], docs: np.ndarray) -> np.ndarray:
+        return self.lexical["documents"].scores_of_tokens(tokens)[docs]
+
+    def profile_tokens(self, docs: np.ndarray) -> list[frozenset[str]]:
+        return [self.doc_profiles[int(d)] for d in docs]
+
+    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
+        return self.lexical["windows"].idf(tokens)
 
     @property
     def model(self) -> str:
@@ -243,12 +312,17 @@ def _build(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
     incremental: bool = True,
+    seed_vectors: Callable[[Transcript], dict[str, np.ndarray]] | None = None,
 ) -> BuildReport:
     """Parse, chunk and embed every transcript below ``sources`` and write the index to ``out_dir``.
 
     With ``incremental`` (the default), an index already at ``out_dir`` built by the same code
     and model lends the vectors of every window whose text is unchanged, and an unchanged
     corpus leaves it as it is.
+
+    ``seed_vectors`` (a document -> {window text: vector}) lends vectors when there is no previous
+    index on disk, or it does not have the document: a builder without the local folder reuses
+    what a Milvus store already holds.
 
     ``encoder`` has ``name``, ``dimension`` and ``encode(texts, batch_size)``. The index is written
     to a temporary folder beside ``out_dir`` and moved into place at the end, so a failed build
@@ -293,6 +367,8 @@ def _build(
         texts = [clean_for_model(document.raw[start:end]) for _, start, end in rows]
         # A changed document is re-embedded only where its words changed.
         known = earlier.vectors_by_text(document.doc_id) if earlier is not None else {}
+        if not known and seed_vectors is not None:
+            known = seed_vectors(document)
         vectors = np.zeros((len(rows), encoder.dimension), dtype=np.float32)
         for position, text in enumerate(texts):
             vector = known.get(text)
@@ -511,3 +587,12 @@ def _embed(texts: list[str], encoder: object, batch_size: int, progress: Callabl
         if progress:
             progress(len(rows))
     return vectors
+
+
+def _top(scores: np.ndarray, depth: int) -> np.ndarray:
+    finite = np.isfinite(scores)
+    depth = min(depth, int(finite.sum()))
+    if depth == 0:
+        return np.zeros(0, dtype=np.int64)
+    masked = np.where(finite, scores, -np.inf)
+    return np.argpartition(-masked, depth - 1)[:depth]

@@ -125,10 +125,13 @@ class LexicalIndex:
         return cls(_sort_postings(bm25s.BM25.load(str(directory), mmap=False, show_progress=False)))
 
     def scores(self, query: str) -> np.ndarray:
-        tokens = tokenize(query)
+        return self.scores_of_tokens(tokenize(query))
+
+    def scores_of_tokens(self, tokens: Sequence[str]) -> np.ndarray:
+        """BM25 of a tokenized query (repeated words count again), against every passage."""
         if not tokens:
             return np.zeros(self._model.scores["num_docs"], dtype=np.float32)
-        return np.asarray(self._model.get_scores(tokens), dtype=np.float32)
+        return np.asarray(self._model.get_scores(list(tokens)), dtype=np.float32)
 
     def token_scores(self, tokens: Sequence[str]) -> np.ndarray:
         """BM25 of the distinct ``tokens`` taken together, against every passage."""

@@ -31,12 +31,15 @@ the ablation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 
-from qa import vectors as vector_index
-from qa.lexical import LexicalIndex, tokenize
+from qa.lexical import tokenize
+
+if TYPE_CHECKING:
+    from qa.query import Query
+    from qa.store import Store
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,9 @@ class Ranked:
     score: float  # fused score (a sum of weighted z-scores: comparable within one query only)
     window: int  # the chunk's best window
     cosine: float  # dense cosine of that window
+    # Whether the question's words name this passage's briefing (title, date, speakers) best of
+    # all the candidates' briefings.
+    named: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ class Signals:
     """The candidate windows of one question and each signal's raw value on them, in the same order."""
 
     candidates: np.ndarray  # window numbers
+    chunks: np.ndarray  # each candidate's chunk row
     dense: np.ndarray
     window_lexical: np.ndarray
     pair_lexical: np.ndarray
@@ -103,141 +110,109 @@ class Ranking:
 
 
 class Ranker:
-    """Ranks the chunks of one index for a question vector and text."""
+    """Ranks the chunks of one store for a question vector and text.
+
+    It reads the store only through the seam in ``qa.store``: candidate windows (dense and
+    lexical, filters pushed down), the candidates' rows and vectors, per-word BM25 on the
+    candidates and the corpus statistics; the fusion is computed here, so both stores rank alike.
+    """
 
     def __init__(
         self,
-        vectors: faiss.Index,
-        window_chunk: np.ndarray,
-        chunk_doc: np.ndarray,
-        chunk_is_question: np.ndarray,
-        chunk_speaker: list[str | None],
-        doc_ids: list[str],
-        doc_dates: list[str | None],
-        doc_profiles: list[str],
-        window_lexical: LexicalIndex,
-        pair_lexical: LexicalIndex,
-        document_lexical: LexicalIndex,
+        store: Store,
         weights: Weights = Weights(),
         candidates: int = 300,
         fusion: str = "zscore",
         occasion_free: bool = True,
     ) -> None:
-        self.vectors = vectors
-        self.window_chunk = window_chunk
-        self.window_doc = chunk_doc[window_chunk]
-        self.chunk_is_question = chunk_is_question
-        self.window_is_question = chunk_is_question[window_chunk]
-        self.chunk_speaker_key = np.array([(s or "").casefold() for s in chunk_speaker], dtype=object)
-        # Speaker labels by number, each with the words that name the person.
-        labels = sorted({s for s in chunk_speaker if s})
-        label_number = {label: i for i, label in enumerate(labels)}
-        self.chunk_label = np.array([label_number.get(s, -1) if s else -1 for s in chunk_speaker], dtype=np.int64)
-        self.label_names = [frozenset(tokenize(label)) - TITLE_WORDS for label in labels]
-        # For each word of any briefing's profile, the briefings whose profile has it.
-        docs_with: dict[str, list[int]] = {}
-        for number, profile in enumerate(doc_profiles):
-            for token in set(tokenize(profile)):
-                docs_with.setdefault(token, []).append(number)
-        self.profile_docs = {token: np.array(numbers, dtype=np.int64) for token, numbers in docs_with.items()}
-        self.doc_ids = doc_ids
-        self.doc_number = {doc_id: i for i, doc_id in enumerate(doc_ids)}
-        self.doc_dates = doc_dates
-        self.window_lexical = window_lexical
-        self.pair_lexical = pair_lexical
-        self.document_lexical = document_lexical
+        self.store = store
         self.weights = weights
         self.candidates = candidates
         # "zscore" (the default, chosen by measurement) or "rrf" (reciprocal rank fusion, k=60).
         self.fusion = fusion
         # Leave the words naming a passage's own briefing out of its passage-level BM25.
         self.occasion_free = occasion_free
+        self._label_names: dict[str, frozenset[str]] = {}
 
-    # -- filters ---------------------------------------------------------------------------
-
-    def allowed_windows(self, filters: Filters) -> np.ndarray:
-        """Which windows may be returned. Reporters' questions only when asked for by speaker."""
-        if filters.speaker:
-            allowed = (self.chunk_speaker_key == filters.speaker.casefold())[self.window_chunk]
-        else:
-            allowed = ~self.window_is_question
-        if filters.doc_id:
-            allowed &= self.window_doc == self.doc_number.get(filters.doc_id, -1)
-        if filters.date_from or filters.date_to:
-            low, high = filters.date_from or "0000-00-00", filters.date_to or "9999-99-99"
-            doc_ok = np.array([bool(d) and low <= d <= high for d in self.doc_dates], dtype=bool)
-            allowed &= doc_ok[self.window_doc]
-        return allowed
+    def label_names(self, label: str | None) -> frozenset[str]:
+        """The words of a speaker label that name the person (not a title such as "Mr.")."""
+        if not label:
+            return frozenset()
+        names = self._label_names.get(label)
+        if names is None:
+            names = self._label_names[label] = frozenset(tokenize(label)) - TITLE_WORDS
+        return names
 
     # -- ranking ---------------------------------------------------------------------------
 
-    def rank(self, question: str, query_vector: np.ndarray, k: int, filters: Filters = Filters()) -> Ranking:
-        signals = self.signals(question, query_vector, filters)
+    def rank(self, query: Query, k: int, filters: Filters = Filters()) -> Ranking:
+        signals = self.signals(query, filters)
         if signals is None:
             return Ranking([], 0.0, 0)
         fused = self.fuse(signals)
+        best_document = float(signals.document.max())
         # A passage scores as its best window.
         order = np.argsort(-fused, kind="stable")
         seen: set[int] = set()
         ranked: list[Ranked] = []
         for position in order:
             window = int(signals.candidates[position])
-            row = int(self.window_chunk[window])
+            row = int(signals.chunks[position])
             if row in seen:
                 continue
             seen.add(row)
-            ranked.append(Ranked(row, float(fused[position]), window, float(signals.dense[position])))
+            ranked.append(Ranked(row, float(fused[position]), window, float(signals.dense[position]),
+                                 bool(signals.document[position] >= best_document > 0)))
             if len(ranked) == k:
                 break
         return Ranking(ranked, float(signals.dense.max()), len(signals.candidates))
 
-    def signals(self, question: str, query_vector: np.ndarray, filters: Filters = Filters()) -> Signals | None:
+    def signals(self, query: Query, filters: Filters = Filters()) -> Signals | None:
         """The candidate windows for a question and each signal's raw value on them (None: no window allowed)."""
-        allowed = self.allowed_windows(filters)
-        if not allowed.any():
+        depth = self.store.candidate_depth(self.candidates, filters)
+        if depth == 0:
             return None
-        depth = min(self.candidates, int(allowed.sum()))
-        query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
+        tokens = list(query.tokens)
+        candidates = np.unique(np.concatenate([
+            self.store.dense_candidates(query.vector, depth, filters),
+            self.store.lexical_candidates("windows", tokens, depth, filters),
+            self.store.lexical_candidates("pairs", tokens, depth, filters),
+        ]).astype(np.int64))
+        if len(candidates) == 0:
+            return None
+        return self.signals_at(query, candidates)
 
-        dense_ids = self._dense_candidates(query, depth, allowed, filtered=not filters.is_empty())
-        tokens = list(dict.fromkeys(tokenize(question)))
-        window_lex = np.where(allowed, self.window_lexical.token_scores(tokens), -np.inf)
-        pair_lex = np.where(allowed, self.pair_lexical.token_scores(tokens)[self.window_chunk], -np.inf)
-        candidates = np.unique(
-            np.concatenate([dense_ids, _top(window_lex, depth), _top(pair_lex, depth)])
-        )
-        return self.signals_at(question, query_vector, candidates[allowed[candidates]])
-
-    def signals_at(self, question: str, query_vector: np.ndarray, candidates: np.ndarray) -> Signals:
+    def signals_at(self, query: Query, candidates: np.ndarray) -> Signals:
         """Each signal's raw value on the given candidate windows."""
-        tokens = list(dict.fromkeys(tokenize(question)))
-        cosine = self.vectors.reconstruct_batch(candidates) @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
-        candidate_doc = self.window_doc[candidates]
-        candidate_chunk = self.window_chunk[candidates]
+        tokens = list(query.tokens)
+        rows = self.store.window_rows(candidates)
+        cosine = rows.vectors @ np.asarray(query.vector, dtype=np.float32).reshape(-1)
+        docs, candidate_doc = np.unique(rows.docs, return_inverse=True)
         # keep[t, c]: token t counts for candidate c; with occasion_free, not when it is a word of
         # c's own briefing profile.
         keep = np.ones((len(tokens), len(candidates)), dtype=bool)
-        if self.occasion_free:
+        if self.occasion_free and tokens:
+            profiles = self.store.profile_tokens(docs)
             for i, token in enumerate(tokens):
-                docs = self.profile_docs.get(token)
-                if docs is not None:
-                    keep[i] = ~np.isin(candidate_doc, docs)
-        window_score = (self.window_lexical.token_scores_at(tokens, candidates) * keep).sum(axis=0)
-        pair_score = (self.pair_lexical.token_scores_at(tokens, candidate_chunk) * keep).sum(axis=0)
-        document = self.document_lexical.scores(question)[candidate_doc]
+                in_profile = np.fromiter((token in profile for profile in profiles), dtype=bool, count=len(docs))
+                keep[i] = ~in_profile[candidate_doc]
+        window_score = (self.store.token_scores_at("windows", tokens, candidates) * keep).sum(axis=0)
+        pair_score = (self.store.token_scores_at("pairs", tokens, rows.chunks) * keep).sum(axis=0)
+        document = self.store.document_scores(list(query.words), docs)[candidate_doc]
         # The best cosine among each briefing's candidate windows.
-        best_in_doc = np.full(len(self.doc_ids), -1.0, dtype=np.float64)
+        best_in_doc = np.full(len(docs), -1.0, dtype=np.float64)
         np.maximum.at(best_in_doc, candidate_doc, cosine)
         named = set(tokens)
-        label_named = np.array([bool(names & named) for names in self.label_names] + [False], dtype=np.float64)
+        speaker = np.array([bool(self.label_names(label) & named) for label in rows.speakers], dtype=np.float64)
         return Signals(
             candidates=candidates,
+            chunks=rows.chunks,
             dense=cosine,
             window_lexical=window_score,
             pair_lexical=pair_score,
             document=document,
             document_dense=best_in_doc[candidate_doc],
-            speaker=label_named[self.chunk_label[candidate_chunk]],  # label -1 (none) reads the False at the end
+            speaker=speaker,
         )
 
     def fuse(self, signals: Signals) -> np.ndarray:
@@ -253,27 +228,6 @@ class Ranker:
             # A bonus on the scale of the fused signals: one standard deviation, or one rank-1 share.
             + weights.speaker * signals.speaker * (1.0 if self.fusion == "zscore" else 1.0 / 61)
         )
-
-    def _dense_candidates(self, query: np.ndarray, depth: int, allowed: np.ndarray, filtered: bool) -> np.ndarray:
-        if filtered:
-            bits = np.packbits(allowed, bitorder="little")
-            selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
-            _, ids = self.vectors.search(query, depth, params=vector_index.search_params(self.vectors, selector))
-        else:
-            # Reporters' questions are excluded afterwards; search a little deeper for them.
-            _, ids = self.vectors.search(query, min(depth * 2, len(allowed)), params=vector_index.search_params(self.vectors))
-        ids = ids[0]
-        ids = ids[ids >= 0]
-        return ids[allowed[ids]][:depth]
-
-
-def _top(scores: np.ndarray, depth: int) -> np.ndarray:
-    finite = np.isfinite(scores)
-    depth = min(depth, int(finite.sum()))
-    if depth == 0:
-        return np.zeros(0, dtype=np.int64)
-    masked = np.where(finite, scores, -np.inf)
-    return np.argpartition(-masked, depth - 1)[:depth]
 
 
 def _reciprocal_ranks(values: np.ndarray, k: int = 60) -> np.ndarray:

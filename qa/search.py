@@ -10,10 +10,9 @@ from datetime import date
 import numpy as np
 
 from qa import answering
-from qa.answer_types import expected_kind
-from qa.index import Index, document_profile
-from qa.lexical import tokenize
-from qa.ranking import Filters, Ranked, Ranking
+from qa.query import Query
+from qa.ranking import Filters, Ranked, Ranker, Ranking
+from qa.store import Store
 from qa.text import collapse_whitespace
 
 
@@ -135,7 +134,7 @@ def validate(question: str, k: int, max_chars: int = 1000, max_k: int = 50) -> s
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def check_filters(index: Index, filters: Filters) -> Filters:
+def check_filters(index: Store, filters: Filters) -> Filters:
     """Filters with the speaker spelled as in the index, or a QuestionError naming the bad value."""
     speaker = filters.speaker.strip() if filters.speaker else None
     if speaker:
@@ -160,39 +159,29 @@ def check_filters(index: Index, filters: Filters) -> Filters:
 
 
 class Searcher:
-    """Answers questions from one loaded index with one encoder."""
+    """Answers questions from one store (``index``: the embedded index or Milvus) with one encoder."""
 
     def __init__(
-        self, index: Index, encoder: object, max_chars: int = 1000, max_k: int = 50,
+        self, index: Store, encoder: object, max_chars: int = 1000, max_k: int = 50, ranker: Ranker | None = None,
         answer_model: answering.AnswerModel | None = None,
     ) -> None:
         self.index = index
+        self.ranker = ranker or Ranker(index)
         self.encoder = encoder
         self.max_chars = max_chars
         self.max_k = max_k
         self.answer_model = answer_model or default_answer_model()
-        # Each chunk's first window (windows are stored chunk by chunk).
-        window_chunk = index.windows[:, 0] if len(index.windows) else np.zeros(0, dtype=np.int64)
-        self._chunk_first_window = np.searchsorted(window_chunk, np.arange(len(index.chunks) + 1))
-        self._occasions: dict[str, frozenset[str]] = {}
 
-    def query(self, question: str) -> answering.Query:
+    def query(self, question: str) -> Query:
         """The question analysed once, for the ranking, the answer and the highlights."""
-        tokens = tuple(dict.fromkeys(tokenize(question)))
-        return answering.Query(
-            text=question,
-            tokens=tokens,
-            idf=self.index.lexical["windows"].idf(tokens),
-            vector=self.encoder.encode([question])[0],
-            kind=expected_kind(question),
-        )
+        return Query.of(question, self.encoder.encode([question])[0], self.index.idf)
 
     def ask(self, question: str, k: int = 5, filters: Filters | None = None) -> Answer:
         began = time.perf_counter()
         question = validate(question, k, self.max_chars, self.max_k)
         filters = check_filters(self.index, filters or Filters())
         query = self.query(question)
-        ranking = self.index.ranker.rank(question, query.vector, max(k, answering.ANSWER_PASSAGES), filters)
+        ranking = self.ranker.rank(query, max(k, answering.ANSWER_PASSAGES), filters)
         passages = tuple(
             self.passage(ranked.row, ranked.score, rank, ranked.window, query.idf)
             for rank, ranked in enumerate(ranking.passages[:k], start=1)
@@ -225,20 +214,19 @@ class Searcher:
             confidence=round(confidence, 4),
         )
 
-    def choose_answer(self, query: answering.Query, ranked: list[Ranked]) -> answering.Choice | None:
+    def choose_answer(self, query: Query, ranked: list[Ranked]) -> answering.Choice | None:
         evidence = self.evidence(query, ranked)
         if evidence is None:
             return None
         return answering.choose(query, evidence.candidates, self.answer_model, **evidence.signals())
 
-    def evidence(self, query: answering.Query, ranked: list[Ranked]) -> Evidence | None:
+    def evidence(self, query: Query, ranked: list[Ranked]) -> Evidence | None:
         """The answer candidates of the best passages and the question-level signals on them."""
         views = self.passage_views(query, ranked[: answering.ANSWER_PASSAGES])
         if not views:
             return None
         top = views[0]
-        scores = self.index.ranker.document_lexical.scores(query.text)
-        named = self.index.ranker.doc_ids[int(np.argmax(scores))] if len(scores) and scores.max() > 0 else None
+        named = next((view.doc_id for view, item in zip(views, ranked) if item.named), None)
         return Evidence(
             candidates=answering.candidates(query, views),
             top_cosine=ranked[0].cosine,
@@ -247,30 +235,23 @@ class Searcher:
             named_document=named,
         )
 
-    def passage_views(self, query: answering.Query, ranked: list[Ranked]) -> list[answering.PassageView]:
+    def passage_views(self, query: Query, ranked: list[Ranked]) -> list[answering.PassageView]:
         """The best passages as the answer sees them: text, windows and each window's cosine."""
         views = []
         for rank, item in enumerate(ranked, start=1):
             chunk = self.index.chunks[item.row]
-            first, last = int(self._chunk_first_window[item.row]), int(self._chunk_first_window[item.row + 1])
-            numbers = np.arange(first, last)
-            vector = np.asarray(query.vector, dtype=np.float32)
-            cosines = self.index.vectors.reconstruct_batch(numbers) @ vector
+            numbers = self.index.chunk_windows(item.row)
+            cosines = self.index.window_rows(numbers).vectors @ np.asarray(query.vector, dtype=np.float32)
+            (occasion,) = self.index.profile_tokens(np.array([self.index.doc_number[chunk.doc_id]]))
             views.append(answering.PassageView(
                 rank=rank, row=item.row, score=item.score, raw=self.index.documents[chunk.doc_id].raw,
                 start=chunk.start, end=chunk.end,
                 windows=tuple(self.index.window_span(int(n)) for n in numbers),
                 window_cosines=tuple(float(c) for c in cosines),
-                best_window=int(item.window) - first,
-                occasion=self._occasion_words(chunk.doc_id), doc_id=chunk.doc_id,
+                best_window=int(np.searchsorted(numbers, item.window)),
+                occasion=occasion, doc_id=chunk.doc_id,
             ))
         return views
-
-    def _occasion_words(self, doc_id: str) -> frozenset[str]:
-        words = self._occasions.get(doc_id)
-        if words is None:
-            words = self._occasions[doc_id] = frozenset(tokenize(document_profile(self.index.documents[doc_id])))
-        return words
 
     def citation(self, row: int, start: int | None = None, end: int | None = None) -> Citation:
         chunk = self.index.chunks[row]

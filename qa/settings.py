@@ -23,6 +23,11 @@ class Settings:
     # the backend the index was built with, which the manifest records.
     backend: str = DEFAULT_BACKEND
     batch_size: int = 32
+    # Where the index is served from: "embedded" (the folder index_dir) or "milvus" (collections
+    # named by milvus_prefix on the Milvus at milvus_uri: a milvus-lite file or http://host:19530).
+    store: str = "embedded"
+    milvus_uri: str = str(Path(".cache") / "milvus.db")
+    milvus_prefix: str = "briefing_qa"
     host: str = "127.0.0.1"
     port: int = 8000
     # Origins (scheme://host[:port]) whose pages may call the JSON API from a browser; none by default.
@@ -46,6 +51,12 @@ class Settings:
             settings = replace(settings, sources=paths)
         if env.get("QA_CORS_ORIGINS"):
             settings = replace(settings, cors_origins=parse_origins(env["QA_CORS_ORIGINS"]))
+        if env.get("QA_STORE"):
+            settings = replace(settings, store=env["QA_STORE"])
+        if env.get("QA_MILVUS_URI"):
+            settings = replace(settings, milvus_uri=env["QA_MILVUS_URI"])
+        if env.get("QA_MILVUS_PREFIX"):
+            settings = replace(settings, milvus_prefix=env["QA_MILVUS_PREFIX"])
         if env.get("QA_BATCH_SIZE"):
             settings = replace(settings, batch_size=int(env["QA_BATCH_SIZE"]))
         return settings

@@ -108,12 +108,91 @@ def built_index(tmp_path_factory, corpus_dir, encoder) -> Path:
     return out
 
 
+class MilvusServer:
+    """``milvus-lite server`` (Milvus's gRPC API on a port) as a real process, for the Milvus-store tests."""
+
+    def __init__(self, data_dir: Path, log_path: Path) -> None:
+        self.data_dir, self.log_path, self.port = data_dir, log_path, free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(self.data_dir),
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail(f"milvus-lite server did not start:\n{self.log_path.read_text()}")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
 @pytest.fixture(scope="session")
-def searcher(built_index, encoder):
+def milvus_server(tmp_path_factory):
+    """A milvus-lite server for this test session (started here: CI needs nothing running)."""
+    folder = tmp_path_factory.mktemp("milvus")
+    server = MilvusServer(folder / "data", folder / "server.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def milvus_index(milvus_server, built_index) -> tuple[str, str]:
+    """``built_index`` published to the milvus-lite server: (uri, collection prefix)."""
+    from qa.index import Index
+    from qa.milvus_store import publish
+
+    publish(Index.load(built_index), milvus_server.uri, "tests")
+    return milvus_server.uri, "tests"
+
+
+@pytest.fixture(scope="session", params=["embedded", "milvus"])
+def store_name(request) -> str:
+    """Each test that asks for the searcher, app or client runs on both stores."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def searcher(request, store_name, built_index, encoder):
     from qa.index import Index
     from qa.search import Searcher
 
+    if store_name == "milvus":
+        from qa.milvus_store import MilvusStore
+
+        uri, prefix = request.getfixturevalue("milvus_index")
+        return Searcher(MilvusStore.open(uri, prefix, model=encoder.name), encoder)
     return Searcher(Index.load(built_index, model=encoder.name), encoder)
+
+
+@pytest.fixture(scope="session")
+def store_args(request, store_name, built_index) -> list[str]:
+    """The ``qa`` options that name the same index on the store under test."""
+    if store_name == "milvus":
+        uri, prefix = request.getfixturevalue("milvus_index")
+        return ["--store", "milvus", "--milvus-uri", uri, "--milvus-prefix", prefix]
+    return ["--index", str(built_index)]
 
 
 @pytest.fixture(scope="session")

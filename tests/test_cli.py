@@ -21,9 +21,9 @@ def run_qa(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def test_ask_json_prints_exactly_the_api_json(built_index, client):
+def test_ask_json_prints_exactly_the_api_json(store_args, client):
     question = "Which stock exchange did MIIT sign a strategic cooperation agreement with?"
-    result = run_qa("ask", question, "-k", "3", "--json", "--index", str(built_index))
+    result = run_qa("ask", question, "-k", "3", "--json", *store_args)
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     api = client.post("/api/ask", json={"question": question, "k": 3}).json()
@@ -31,8 +31,8 @@ def test_ask_json_prints_exactly_the_api_json(built_index, client):
     assert printed == api
 
 
-def test_ask_prints_readable_citations(built_index):
-    result = run_qa("ask", "How many support measures did the SME initiative introduce?", "-k", "2", "--index", str(built_index))
+def test_ask_prints_readable_citations(store_args):
+    result = run_qa("ask", "How many support measures did the SME initiative introduce?", "-k", "2", *store_args)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Answer: ")
     assert "73 specific support measures" in result.stdout.splitlines()[0]
@@ -40,11 +40,11 @@ def test_ask_prints_readable_citations(built_index):
     assert "000_05a47eddf0c07e42.txt [" in result.stdout
 
 
-def test_ask_filters_and_bad_filters(built_index):
-    result = run_qa("ask", "What did the official say?", "-k", "3", "--speaker", "xie shaofeng", "--json", "--index", str(built_index))
+def test_ask_filters_and_bad_filters(store_args):
+    result = run_qa("ask", "What did the official say?", "-k", "3", "--speaker", "xie shaofeng", "--json", *store_args)
     assert result.returncode == 0, result.stderr
     assert {p["citation"]["speaker"] for p in json.loads(result.stdout)["passages"]} == {"Xie Shaofeng"}
-    result = run_qa("ask", "anything", "--date-from", "2021-02-30", "--index", str(built_index))
+    result = run_qa("ask", "anything", "--date-from", "2021-02-30", *store_args)
     assert result.returncode == 2 and "date_from must be a date written YYYY-MM-DD" in result.stderr
 
 
@@ -62,8 +62,8 @@ def test_ask_without_an_index_says_how_to_build_one(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_ask_with_another_model_refuses_the_index(built_index):
-    result = run_qa("ask", "anything", "--index", str(built_index), env={"QA_MODEL": "some/other-model"})
+def test_ask_with_another_model_refuses_the_index(store_args):
+    result = run_qa("ask", "anything", *store_args, env={"QA_MODEL": "some/other-model"})
     assert result.returncode == 1
     assert "built with model 'all-MiniLM-L6-v2'" in result.stderr and "some/other-model" in result.stderr
 
@@ -86,3 +86,23 @@ def test_index_with_a_missing_source_fails_clearly(tmp_path):
     assert result.returncode == 2
     assert "source folder not found" in result.stderr
     assert not (tmp_path / "idx").exists()
+
+
+def test_index_on_a_gpu_this_machine_lacks_fails_clearly(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: test_index_on_the_gpu covers it")
+    result = run_qa("index", "--source", str(SEEDS), "--out", str(tmp_path / "idx"), "--device", "cuda")
+    assert result.returncode == 1
+    assert "no CUDA GPU is usable here" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_index_on_the_gpu(tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine (torch.cuda.is_available() is False)")
+    result = run_qa("index", "--source", str(SEEDS), "--out", str(tmp_path / "idx"), "--device", "cuda")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "idx" / "manifest.json").read_text())["backend"] == "torch"

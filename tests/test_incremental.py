@@ -9,6 +9,8 @@ import numpy as np
 
 from conftest import SEEDS
 from qa.index import CHUNKS, DOCUMENTS, MANIFEST, WINDOWS, Index, build_index
+from qa.query import Query
+from qa.ranking import Ranker
 
 
 class CountingEncoder:
@@ -36,11 +38,11 @@ def same_index(a, b) -> None:
         for part in ("windows", "pairs", "documents"):
             assert np.allclose(left.lexical[part].scores(words), right.lexical[part].scores(words)), (part, words)
     question = "Beijing Stock Exchange strategic cooperation"
-    query = left.ranker  # same ranking on both
+    query = Ranker(left)  # same ranking on both
     from conftest import StandInEncoder
 
     vector = StandInEncoder().encode([question])[0]
-    assert [p.row for p in query.rank(question, vector, 5).passages] == [p.row for p in right.ranker.rank(question, vector, 5).passages]
+    assert [p.row for p in query.rank(Query.of(question, vector), 5).passages] == [p.row for p in Ranker(right).rank(Query.of(question, vector), 5).passages]
 
 
 def test_incremental_rebuild_embeds_only_what_changed(tmp_path, stand_in_encoder):

@@ -12,7 +12,8 @@ import pytest
 from conftest import SEEDS, StandInEncoder, read_raw
 from qa.chunking import clean_for_model
 from qa.index import BM25, CHUNKS, DOCUMENTS, FORMAT_VERSION, MANIFEST, TOKENS, VECTORS, WINDOWS, Index, IndexLoadError, build_index
-from qa.ranking import Filters
+from qa.query import Query
+from qa.ranking import Filters, Ranker
 from qa.search import QuestionError, Searcher
 
 
@@ -172,8 +173,8 @@ def test_large_indexes_use_ivf_and_rank_like_exact_search(tmp_path, stand_in_enc
     vector = stand_in_encoder.encode([question])[0]
     # With every list probed (these lists are fewer than NPROBE), IVF is exact.
     for filters in (Filters(), Filters(doc_id="003_cd57cd5aac821783")):
-        left = loaded_exact.ranker.rank(question, vector, 5, filters).passages
-        right = loaded_ivf.ranker.rank(question, vector, 5, filters).passages
+        left = Ranker(loaded_exact).rank(Query.of(question, vector), 5, filters).passages
+        right = Ranker(loaded_ivf).rank(Query.of(question, vector), 5, filters).passages
         # The exact index holds 16-bit floats, IVF 32-bit ones: same passages, scores within rounding.
         assert [p.row for p in left] == [p.row for p in right]
         assert [p.score for p in left] == pytest.approx([p.score for p in right], abs=1e-2)

@@ -78,7 +78,7 @@ def test_token_scores_are_the_query_score_split_by_word(tmp_path):
 
 def test_words_naming_the_briefing_pick_the_briefing_not_the_passage(made_up_index):
     question = "At the Harbour Summit with President Novak, what happened to the lighthouse loan?"
-    ranker = made_up_index.index.ranker
+    ranker = made_up_index.ranker
     answer = made_up_index.ask(question, 3)
     top = answer.passages[0]
     # The reply about the loan, in the summit's briefing: not the welcome that repeats the
@@ -95,7 +95,7 @@ def test_words_naming_the_briefing_pick_the_briefing_not_the_passage(made_up_ind
 
 
 def test_a_named_speaker_lifts_their_passages_by_the_speaker_weight(made_up_index):
-    ranker = made_up_index.index.ranker
+    ranker = made_up_index.ranker
     question = "What did Bell say about the fishing?"
 
     def scores(weight):
@@ -114,7 +114,7 @@ def test_a_named_speaker_lifts_their_passages_by_the_speaker_weight(made_up_inde
         assert score == pytest.approx(before[(speaker, start)] + lift, abs=1e-3)
     # Both of Bell's passages now come before Ms. Adler's.
     assert [s for s, _, _ in with_[:2]] == ["Mr. Bell", "Mr. Bell"] != [s for s, _, _ in without[:2]]
-    names = dict(zip(sorted({c.speaker for c in made_up_index.index.chunks if c.speaker}), ranker.label_names))
+    names = {c.speaker: ranker.label_names(c.speaker) for c in made_up_index.index.chunks if c.speaker}
     assert names["Ms. Adler"] == {"adler"} and names["Moderator"] == frozenset()
     assert {"secretari", "presid", "mr", "ms"} <= TITLE_WORDS
 

@@ -70,3 +70,27 @@ def _resident_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for process {pid}")
+
+
+def test_a_client_that_sends_a_large_body_before_reading_gets_the_413(live_server):
+    """urllib (and requests) send the whole body, then read: they must get the 413, not a reset."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{live_server}/api/ask", data=b"x" * (5 * 1024 * 1024), headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=60)
+    assert caught.value.code == 413
+    assert "request body too large" in json.loads(caught.value.read())["detail"]
+    # A body that is not over the limit still works on the same server.
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        assert http.post("/api/ask", json={"question": QUESTIONS[0], "k": 1}).status_code == 200
+
+
+def test_readyz_says_ready_with_the_embedded_store(live_server):
+    response = httpx.get(f"{live_server}/readyz", timeout=30)
+    assert response.status_code == 200 and response.json() == {"status": "ready", "store": "embedded", "detail": None}

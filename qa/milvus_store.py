@@ -1,0 +1,777 @@
+"""The Milvus store: one index as a set of Milvus collections behind one alias, and its publisher.
+
+A published index is one *generation* of five collections, named ``{prefix}_{kind}_{generation}``:
+
+- ``windows``: one row per window: its number (primary key), the 384-dimension unit vector
+  (HNSW, inner product), the app's stemmed tokens (``tokens``, analysed by Milvus's ``standard``
+  analyser into the ``sparse`` field by a BM25 function), the token count, its passage (``chunk``),
+  document number and id, raw-file offsets, and the filter fields (``speaker_key``,
+  ``is_question``, ``date``).
+- ``chunks``: one row per passage: the passage as JSON, the tokens of the passage with the
+  question it answers (``tokens`` -> ``sparse``, BM25), its windows and the same filter fields.
+- ``documents``: one row per briefing: metadata, content hash and profile tokens (title, date
+  in words, speakers).
+- ``terms``: per stemmed word, how many windows, passages-with-question and profiles hold it
+  (the corpus statistics the app's BM25 needs).
+- ``blobs``: texts too long for one field (raw transcripts, turns, the manifest), in parts.
+
+The alias ``{prefix}`` names the ``blobs`` collection of the generation being served; its
+``manifest`` blob, written last, names the generation. A reader resolves the alias once and
+reads that generation only; a publisher fills a new generation, then moves the alias in one
+step (``alter_alias``) and drops generations older than the previous one. A publish killed at
+any point leaves the alias on the previous generation.
+
+The BM25 search of Milvus picks the lexical *candidates*; the BM25 values the ranker fuses are
+computed here from the stored tokens and ``terms`` (bm25s's Lucene formula, k1 1.2, b 0.75),
+so they equal the embedded store's, and occasion-free BM25 and the document prior work as there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import fields
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qa import vectors as vector_index
+from qa.chunking import Chunk
+from qa.lexical import tokenize
+from qa.ranking import Filters
+from qa.store import StoreUnavailable, WindowRows
+from qa.transcripts import Transcript, Turn
+
+if TYPE_CHECKING:
+    from qa.index import Index
+
+SCHEMA_VERSION = 1
+DEFAULT_PREFIX = "briefing_qa"
+KINDS = ("windows", "chunks", "documents", "terms", "blobs")
+_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,120}")
+_MAX_TEXT = 65535  # Milvus's longest VARCHAR, in bytes
+_BLOB_PART = 16000  # characters: at most 64,000 bytes of UTF-8
+_PLACEHOLDER_DIM = 2  # Milvus wants a vector field in every collection
+_BATCH = 1000
+_K1, _B = 1.2, 0.75  # bm25s's defaults, as the embedded store builds them
+TIMEOUT = 10.0  # seconds: a store call that takes longer is "unavailable"
+_ROW_CACHE = 20_000  # rows of each kind kept: a generation never changes
+
+
+def check_prefix(prefix: str) -> str:
+    if not _PREFIX.fullmatch(prefix or ""):
+        raise ValueError(f"collection prefix {prefix!r} must be letters, digits and _ (not starting with a digit)")
+    return prefix
+
+
+_clients: dict[str, object] = {}
+
+
+def connect(uri: str):
+    """One ``MilvusClient`` per URI and process: a milvus-lite file path or ``http://host:19530``."""
+    client = _clients.get(uri)
+    if client is None:
+        # pymilvus logs every failed call with a traceback; the errors reach the user as messages.
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+        try:
+            from pymilvus import MilvusClient
+
+            client = _clients[uri] = MilvusClient(uri=uri, timeout=TIMEOUT)
+        except Exception as error:  # pymilvus raises its own and grpc's errors
+            raise StoreUnavailable(f"cannot reach the Milvus store at {uri}: {_short(error)}") from None
+    return client
+
+
+def _short(error: Exception) -> str:
+    return " ".join(str(error).split())[:300]
+
+
+def _unavailable(uri: str, error: Exception) -> StoreUnavailable:
+    return StoreUnavailable(f"the Milvus store at {uri} did not answer: {_short(error)}")
+
+
+def current_generation(uri: str, prefix: str) -> str | None:
+    """The collection the alias names now (None: nothing published), for reload checks."""
+    client = connect(uri)
+    try:
+        if prefix not in client.list_aliases(timeout=TIMEOUT).get("aliases", []):
+            return None
+        return client.describe_alias(prefix, timeout=TIMEOUT)["collection_name"]
+    except Exception as error:
+        raise _unavailable(uri, error) from None
+
+
+def _name(prefix: str, kind: str, generation: str) -> str:
+    return f"{prefix}_{kind}_{generation}"
+
+
+def _escape(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def filter_expression(filters: Filters) -> str:
+    """The filters as a Milvus boolean expression over the filter fields (the embedded rules)."""
+    parts = [f"speaker_key == {_escape(filters.speaker.casefold())}" if filters.speaker else "is_question == false"]
+    if filters.doc_id:
+        parts.append(f"doc_id == {_escape(filters.doc_id)}")
+    if filters.date_from or filters.date_to:
+        parts.append('date != ""')
+        if filters.date_from:
+            parts.append(f"date >= {_escape(filters.date_from)}")
+        if filters.date_to:
+            parts.append(f"date <= {_escape(filters.date_to)}")
+    return " and ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+class MilvusStore:
+    """One published generation, read through pymilvus (``qa.store.Store``)."""
+
+    def __init__(self, client, uri: str, prefix: str, generation: str, manifest: dict, documents_rows: list[dict]) -> None:
+        self.client = client
+        self.uri = uri
+        self.prefix = prefix
+        self.generation = generation
+        self.manifest = manifest
+        self.directory = None
+        self.stats = manifest["statistics"]
+        documents_rows = sorted(documents_rows, key=lambda row: row["number"])
+        self.doc_ids = [row["doc_id"] for row in documents_rows]
+        self.doc_number = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
+        self._doc_rows = {row["doc_id"]: row for row in documents_rows}
+        self._profiles = [row["tokens"].split(" ") if row["tokens"] else [""] for row in documents_rows]
+        self._profile_sets = [frozenset(t for t in tokens if t) for tokens in self._profiles]
+        self.speakers = list(manifest["speakers"])
+        self.speaker_by_key = {s.casefold(): s for s in self.speakers}
+        self.dates = sorted(row["date"] for row in documents_rows if row["date"])
+        self.documents = _Documents(self)
+        self.chunks = _Chunks(self)
+        self._windows: OrderedDict[int, dict] = OrderedDict()
+        self._chunk_rows: OrderedDict[int, dict] = OrderedDict()
+        self._df: dict[str, dict] = {}
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest["model"])
+
+    @property
+    def backend(self) -> str:
+        return str(self.manifest.get("backend", "torch"))
+
+    def collection(self, kind: str) -> str:
+        return _name(self.prefix, kind, self.generation)
+
+    @classmethod
+    def open(cls, uri: str, prefix: str = DEFAULT_PREFIX, model: str | None = None) -> MilvusStore:
+        from qa.index import IndexLoadError
+
+        check_prefix(prefix)
+        client = connect(uri)
+        blobs = current_generation(uri, prefix)
+        if blobs is None:
+            raise IndexLoadError(
+                f"no index named {prefix!r} in the Milvus store at {uri}: publish one with "
+                f"'qa index --store milvus --milvus-uri {uri} --milvus-prefix {prefix}'"
+            )
+        generation = blobs.removeprefix(f"{prefix}_blobs_")
+        try:
+            manifest = json.loads(_read_blob(client, blobs, "manifest"))
+            ensure_loaded(client, _name(prefix, "documents", generation))
+            rows = []
+            # In pages: a query returns at most 16,384 rows.
+            for first in range(0, int(manifest.get("document_count") or 0), 10_000):
+                rows += client.query(
+                    _name(prefix, "documents", generation), filter=f"number >= {first} and number < {first + 10_000}",
+                    output_fields=["number", "doc_id", "path", "title", "date", "source", "url", "format",
+                                   "content_hash", "tokens"], timeout=TIMEOUT,
+                )
+        except StoreUnavailable:
+            raise
+        except Exception as error:
+            raise _unavailable(uri, error) from None
+        if manifest.get("schema_version") != SCHEMA_VERSION:
+            raise IndexLoadError(f"the Milvus index {prefix!r} has schema version {manifest.get('schema_version')}, "
+                                 f"this program reads {SCHEMA_VERSION}: publish it again")
+        if model is not None and manifest.get("model") != model:
+            raise IndexLoadError(
+                f"the Milvus index {prefix!r} was built with model {manifest.get('model')!r}, but the configured "
+                f"model is {model!r}: use --model {manifest.get('model')!r} (or QA_MODEL), or rebuild it"
+            )
+        for kind in ("windows", "chunks", "terms"):
+            try:
+                ensure_loaded(client, _name(prefix, kind, generation))
+            except Exception as error:
+                raise _unavailable(uri, error) from None
+        return cls(client, uri, prefix, generation, manifest, rows)
+
+    def _call(self, method: str, *args, **kwargs):
+        try:
+            return getattr(self.client, method)(*args, timeout=TIMEOUT, **kwargs)
+        except Exception as error:
+            if "load()" not in str(error) or not args:
+                raise _unavailable(self.uri, error) from None
+        # A restarted server has the collections but not loaded: load once and ask again.
+        try:
+            ensure_loaded(self.client, args[0])
+            return getattr(self.client, method)(*args, timeout=TIMEOUT, **kwargs)
+        except Exception as error:
+            raise _unavailable(self.uri, error) from None
+
+    def check(self) -> None:
+        self._call("query", self.collection("terms"), ids=[""], output_fields=["token"])
+
+    # -- candidates ------------------------------------------------------------------------
+
+    def candidate_depth(self, depth: int, filters: Filters) -> int:
+        # Counting the allowed windows would cost a round trip: searches return what there is.
+        if filters.doc_id and filters.doc_id not in self.doc_number:
+            return 0
+        return depth
+
+    def dense_candidates(self, query_vector: np.ndarray, depth: int, filters: Filters) -> np.ndarray:
+        hits = self._call(
+            "search", self.collection("windows"), data=[np.asarray(query_vector, dtype=np.float32).tolist()],
+            anns_field="vector", limit=depth, filter=filter_expression(filters),
+            search_params={"metric_type": "IP", "params": {"ef": max(2 * depth, 64)}},  # ef: HNSW only
+        )
+        return np.array([hit["id"] for hit in hits[0]], dtype=np.int64)
+
+    def lexical_candidates(self, part: str, tokens: Sequence[str], depth: int, filters: Filters) -> np.ndarray:
+        """Milvus's BM25 search picks twice ``depth`` rows; the app's BM25 (the embedded store's
+        values) keeps the best ``depth`` windows of them, so both stores choose alike."""
+        if not tokens:
+            return np.zeros(0, dtype=np.int64)
+        kind = "windows" if part == "windows" else "chunks"
+        hits = self._call(
+            "search", self.collection(kind), data=[" ".join(tokens)], anns_field="sparse", limit=min(2 * depth, 16384),
+            filter=filter_expression(filters), search_params={"metric_type": "BM25"},
+            output_fields=["tokens", "length"] + ([] if part == "windows" else ["first_window", "window_count"]),
+        )
+        entities = [hit["entity"] for hit in hits[0]]
+        if not entities:
+            return np.zeros(0, dtype=np.int64)
+        scores = self._bm25(part, tokens, [e["tokens"].split(" ") for e in entities], [e["length"] for e in entities]).sum(axis=0)
+        order = np.argsort(-scores, kind="stable")
+        if part == "windows":
+            return np.array([hits[0][i]["id"] for i in order[:depth]], dtype=np.int64)
+        # A passage's windows in the order of its pair BM25, as the embedded store takes them.
+        windows: list[int] = []
+        for i in order:
+            entity = entities[i]
+            windows.extend(range(entity["first_window"], entity["first_window"] + entity["window_count"]))
+            if len(windows) >= depth:
+                break
+        return np.array(windows[:depth], dtype=np.int64)
+
+    # -- rows ------------------------------------------------------------------------------
+
+    def _fetch(self, kind: str, cache: OrderedDict, ids: Sequence[int], fields_: list[str]) -> list[dict]:
+        missing = [int(i) for i in dict.fromkeys(int(i) for i in ids) if int(i) not in cache]
+        for first in range(0, len(missing), 4096):
+            for row in self._call("query", self.collection(kind), ids=missing[first : first + 4096], output_fields=fields_):
+                if "vector" in row:  # 1.5 KB as float32, not 10 KB as a list of Python floats
+                    row = {**row, "vector": np.asarray(row["vector"], dtype=np.float32)}
+                cache[int(row["id"])] = row
+        while len(cache) > _ROW_CACHE:
+            cache.popitem(last=False)
+        try:
+            return [cache[int(i)] for i in ids]
+        except KeyError as missing_id:
+            raise StoreUnavailable(f"the Milvus index {self.prefix!r} lacks {kind} row {missing_id}") from None
+
+    def _window_rows(self, windows: Sequence[int]) -> list[dict]:
+        return self._fetch("windows", self._windows, windows,
+                           ["id", "chunk", "doc", "start", "end", "vector", "tokens", "length", "speaker"])
+
+    def _chunk_rows_of(self, rows: Sequence[int]) -> list[dict]:
+        return self._fetch("chunks", self._chunk_rows, rows,
+                           ["id", "chunk", "tokens", "length", "first_window", "window_count"])
+
+    def chunk_windows(self, row: int) -> np.ndarray:
+        record = self._chunk_rows_of([int(row)])[0]
+        return np.arange(record["first_window"], record["first_window"] + record["window_count"], dtype=np.int64)
+
+    def window_rows(self, windows: np.ndarray) -> WindowRows:
+        rows = self._window_rows(windows.tolist())
+        return WindowRows(
+            chunks=np.array([row["chunk"] for row in rows], dtype=np.int64),
+            docs=np.array([row["doc"] for row in rows], dtype=np.int64),
+            speakers=[row["speaker"] or None for row in rows],
+            vectors=np.array([row["vector"] for row in rows], dtype=np.float32).reshape(len(rows), -1),
+        )
+
+    def window_span(self, window: int) -> tuple[int, int]:
+        row = self._window_rows([int(window)])[0]
+        return int(row["start"]), int(row["end"])
+
+    # -- statistics and BM25 -----------------------------------------------------------------
+
+    def _frequencies(self, tokens: Sequence[str]) -> dict[str, dict]:
+        missing = [t for t in dict.fromkeys(tokens) if t not in self._df]
+        if missing:
+            rows = self._call("query", self.collection("terms"), ids=missing,
+                              output_fields=["token", "windows", "pairs", "documents"])
+            found = {row["token"]: row for row in rows}
+            if len(self._df) > 200_000:
+                self._df.clear()
+            for token in missing:
+                self._df[token] = found.get(token, {"windows": 0, "pairs": 0, "documents": 0})
+        return {t: self._df[t] for t in tokens}
+
+    def _bm25(self, part: str, tokens: Sequence[str], rows: list[list[str]], lengths: Sequence[int]) -> np.ndarray:
+        return bm25_token_scores(tokens, rows, lengths, self._frequencies(tokens), part, self.stats[part])
+
+    def token_scores_at(self, part: str, tokens: Sequence[str], ids: np.ndarray) -> np.ndarray:
+        if not tokens or len(ids) == 0:
+            return np.zeros((len(tokens), len(ids)), dtype=np.float32)
+        rows = self._window_rows(ids.tolist()) if part == "windows" else self._chunk_rows_of(ids.tolist())
+        return self._bm25(part, tokens, [row["tokens"].split(" ") for row in rows], [row["length"] for row in rows])
+
+    def document_scores(self, tokens: Sequence[str], docs: np.ndarray) -> np.ndarray:
+        if not tokens:
+            return np.zeros(len(docs), dtype=np.float32)
+        known = [t for t in tokens if self._frequencies([t])[t]["documents"] > 0]
+        distinct = list(dict.fromkeys(known))
+        per_token = self._bm25("documents", distinct, [self._profiles[int(d)] for d in docs],
+                               [len(self._profiles[int(d)]) for d in docs])
+        counts = Counter(known)
+        weights = np.array([counts[t] for t in distinct], dtype=np.float32).reshape(-1, 1)
+        return (per_token * weights).sum(axis=0) if distinct else np.zeros(len(docs), dtype=np.float32)
+
+    def profile_tokens(self, docs: np.ndarray) -> list[frozenset[str]]:
+        return [self._profile_sets[int(d)] for d in docs]
+
+    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
+        total = self.stats["windows"]["count"]
+        frequencies = self._frequencies(list(dict.fromkeys(tokens)))
+        return {t: float(np.log(1 + (total - f["windows"] + 0.5) / (f["windows"] + 0.5))) for t, f in frequencies.items()}
+
+    # -- documents and chunks ----------------------------------------------------------------
+
+    def transcript(self, doc_id: str) -> Transcript:
+        return self.transcripts([doc_id])[0]
+
+    def transcripts(self, doc_ids: Sequence[str]) -> list[Transcript]:
+        """Documents with their raw text and turns, read in one query."""
+        names = [f"{kind}:{doc_id}" for doc_id in doc_ids for kind in ("raw", "turns")]
+        rows = self._call("query", self.collection("blobs"), filter=f"name in {json.dumps(names, ensure_ascii=False)}",
+                          output_fields=["name", "part", "text"])
+        texts: dict[str, list[tuple[int, str]]] = {}
+        for row in rows:
+            texts.setdefault(row["name"], []).append((row["part"], row["text"]))
+        joined = {name: "".join(text for _, text in sorted(parts)) for name, parts in texts.items()}
+        missing = [name for name in names if name not in joined]
+        if missing:
+            raise StoreUnavailable(f"the Milvus index {self.prefix!r} lacks {missing[0]}")
+        return [self._transcript(doc_id, joined[f"raw:{doc_id}"], json.loads(joined[f"turns:{doc_id}"])) for doc_id in doc_ids]
+
+    def _transcript(self, doc_id: str, raw: str, turns: list) -> Transcript:
+        row = self._doc_rows[doc_id]
+        return Transcript(
+            doc_id=doc_id, path=row["path"], title=row["title"], date=row["date"] or None, source=row["source"] or None,
+            url=row["url"] or None, raw=raw, format=row["format"], content_hash=row["content_hash"],
+            turns=tuple(Turn(index=i, speaker=s, start=a, end=b, is_question=q, question_turn=t)
+                        for i, (s, a, b, q, t) in enumerate(turns)),
+        )
+
+    def chunk(self, row: int) -> Chunk:
+        record = self._chunk_rows_of([int(row)])[0]
+        return Chunk(**json.loads(record["chunk"]))
+
+
+class _Documents(Mapping):
+    """Documents by id, read from the store when asked (a few kept)."""
+
+    def __init__(self, store: MilvusStore) -> None:
+        self.store = store
+        self._cache: OrderedDict[str, Transcript] = OrderedDict()
+
+    def __getitem__(self, doc_id: str) -> Transcript:
+        if doc_id not in self.store.doc_number:
+            raise KeyError(doc_id)
+        transcript = self._cache.get(doc_id)
+        if transcript is None:
+            transcript = self._cache[doc_id] = self.store.transcript(doc_id)
+            while len(self._cache) > 32:
+                self._cache.popitem(last=False)
+        return transcript
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.store.doc_number
+
+    def values(self):  # type: ignore[override]
+        """Every document, read 32 at a time (the document list of the API and pages)."""
+        for first in range(0, len(self), 32):
+            yield from self.store.transcripts(self.store.doc_ids[first : first + 32])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.store.doc_ids)
+
+    def __len__(self) -> int:
+        return len(self.store.doc_ids)
+
+
+class _Chunks(Sequence):
+    """Passages by row, read from the store when asked."""
+
+    def __init__(self, store: MilvusStore) -> None:
+        self.store = store
+
+    def __len__(self) -> int:
+        return int(self.store.manifest["chunk_count"])
+
+    def __iter__(self) -> Iterator[Chunk]:
+        for first in range(0, len(self), 4096):
+            rows = list(range(first, min(first + 4096, len(self))))
+            for record in self.store._chunk_rows_of(rows):
+                yield Chunk(**json.loads(record["chunk"]))
+
+    def __getitem__(self, row):  # type: ignore[override]
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        if not 0 <= int(row) < len(self):
+            raise IndexError(row)
+        return self.store.chunk(int(row))
+
+
+def bm25_token_scores(
+    tokens: Sequence[str], rows: list[list[str]], lengths: Sequence[int], frequencies: dict[str, dict], part: str,
+    stats: dict,
+) -> np.ndarray:
+    """BM25 of each token alone on each row of tokens: bm25s's Lucene formula, as ``LexicalIndex``."""
+    count, average = stats["count"], stats["average_length"]
+    scores = np.zeros((len(tokens), len(rows)), dtype=np.float32)
+    counted = [Counter(row) for row in rows]
+    norms = np.array([_K1 * ((1 - _B) + _B * length / average) for length in lengths], dtype=np.float32)
+    for i, token in enumerate(tokens):
+        df = frequencies[token][part]
+        if df == 0:
+            continue
+        idf = np.float32(np.log(1 + (count - df + 0.5) / (df + 0.5)))
+        tf = np.array([c.get(token, 0) for c in counted], dtype=np.float32)
+        scores[i] = idf * tf / (norms + tf)
+    return scores
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def ensure_loaded(client, collection: str) -> None:
+    """Load a collection that is not loaded (a new milvus-lite process, a restarted server).
+
+    Only then: loading one loaded with more replicas, with the default of one, would be refused.
+    """
+    if str(client.get_load_state(collection, timeout=TIMEOUT)["state"]) != "Loaded":
+        client.load_collection(collection, timeout=TIMEOUT)
+
+
+def _read_blob(client, collection: str, name: str) -> str:
+    ensure_loaded(client, collection)
+    rows = client.query(collection, filter=f"name == {_escape(name)}", output_fields=["part", "text"], timeout=TIMEOUT)
+    if not rows:
+        raise KeyError(f"{collection} has no {name}")
+    return "".join(row["text"] for row in sorted(rows, key=lambda row: row["part"]))
+
+
+def _schemas(client, dimension: int) -> dict:
+    from pymilvus import DataType, Function, FunctionType
+
+    def base(primary: DataType, **options):
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", primary, is_primary=True, **options)
+        return schema
+
+    def analysed(schema):
+        schema.add_field("tokens", DataType.VARCHAR, max_length=_MAX_TEXT, enable_analyzer=True,
+                         analyzer_params={"tokenizer": "standard"})
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field("length", DataType.INT64)
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                     input_field_names=["tokens"], output_field_names=["sparse"]))
+
+    def filterable(schema):
+        schema.add_field("doc", DataType.INT64)
+        schema.add_field("doc_id", DataType.VARCHAR, max_length=512)
+        schema.add_field("speaker", DataType.VARCHAR, max_length=1024)
+        schema.add_field("speaker_key", DataType.VARCHAR, max_length=1024)
+        schema.add_field("is_question", DataType.BOOL)
+        schema.add_field("date", DataType.VARCHAR, max_length=16)
+
+    def placeholder(schema):
+        schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=_PLACEHOLDER_DIM)
+
+    windows = base(DataType.INT64)
+    windows.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+    analysed(windows)
+    filterable(windows)
+    windows.add_field("chunk", DataType.INT64)
+    windows.add_field("start", DataType.INT64)
+    windows.add_field("end", DataType.INT64)
+
+    chunks = base(DataType.INT64)
+    analysed(chunks)
+    filterable(chunks)
+    chunks.add_field("chunk", DataType.VARCHAR, max_length=_MAX_TEXT)
+    chunks.add_field("first_window", DataType.INT64)
+    chunks.add_field("window_count", DataType.INT64)
+
+    documents = base(DataType.VARCHAR, max_length=512)
+    for name in ("doc_id", "path", "title", "source", "url", "format", "content_hash"):
+        documents.add_field(name, DataType.VARCHAR, max_length=4096)
+    documents.add_field("number", DataType.INT64)
+    documents.add_field("date", DataType.VARCHAR, max_length=16)
+    documents.add_field("tokens", DataType.VARCHAR, max_length=_MAX_TEXT)
+    placeholder(documents)
+
+    terms = base(DataType.VARCHAR, max_length=1024)
+    terms.add_field("token", DataType.VARCHAR, max_length=1024)
+    for name in ("windows", "pairs", "documents"):
+        terms.add_field(name, DataType.INT64)
+    placeholder(terms)
+
+    blobs = base(DataType.VARCHAR, max_length=1200)
+    blobs.add_field("name", DataType.VARCHAR, max_length=1024)
+    blobs.add_field("part", DataType.INT64)
+    blobs.add_field("text", DataType.VARCHAR, max_length=_MAX_TEXT)
+    placeholder(blobs)
+    return {"windows": windows, "chunks": chunks, "documents": documents, "terms": terms, "blobs": blobs}
+
+
+def _index_params(client, kind: str, windows: int):
+    params = client.prepare_index_params()
+    if kind == "windows" and windows <= vector_index.IVF_THRESHOLD:
+        # Exact search, as the embedded store below the same size: the two rank alike.
+        params.add_index("vector", index_type="FLAT", metric_type="IP")
+    elif kind == "windows":
+        params.add_index("vector", index_type="HNSW", metric_type="IP", params={"M": 16, "efConstruction": 200})
+    if kind in ("windows", "chunks"):
+        params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    else:
+        params.add_index("placeholder", index_type="FLAT", metric_type="L2")
+    return params
+
+
+def _clip(text: str) -> str:
+    """At most 65,535 bytes of UTF-8, cut at a word."""
+    data = text.encode("utf-8")
+    if len(data) <= _MAX_TEXT:
+        return text
+    return data[:_MAX_TEXT].decode("utf-8", errors="ignore").rsplit(" ", 1)[0]
+
+
+def source_digest(manifest: dict) -> str:
+    """What a published generation was made from: the code, model, backend and documents."""
+    import hashlib
+
+    basis = {key: manifest.get(key) for key in ("pipeline", "model", "backend", "dimension", "documents")}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def published_digest(uri: str, prefix: str) -> str | None:
+    blobs = current_generation(uri, prefix)
+    if blobs is None:
+        return None
+    try:
+        return json.loads(_read_blob(connect(uri), blobs, "manifest")).get("source_digest")
+    except Exception:
+        return None
+
+
+def publish(index: Index, uri: str, prefix: str = DEFAULT_PREFIX, progress=None, shards: int | None = None,
+            replicas: int | None = None) -> dict:
+    """Write ``index`` (an embedded index, with its vectors and tokens) as a new generation and
+    move the alias to it. Returns what was done (generation, rows, seconds).
+
+    ``shards`` (the windows and chunks collections; default Milvus's) spread a publish's inserts
+    and the archive's segments; ``replicas`` (default 1) are the in-memory copies each search
+    can be served from, for query load. milvus-lite accepts both and has one of each.
+    """
+    from qa.index import TOKENS, document_profile
+    from qa.lexical import TokenStore
+
+    check_prefix(prefix)
+    began = time.perf_counter()
+    client = connect(uri)
+    generation = f"g{time.time_ns()}"
+    if index.directory is None:
+        raise ValueError("only an index loaded from its folder can be published (it needs its tokens/)")
+    store, parts = TokenStore.load(index.directory / TOKENS, ("windows", "pairs"))
+    vocab = store.vocab
+    created = []
+    try:
+        for kind, schema in _schemas(client, int(index.manifest["dimension"])).items():
+            name = _name(prefix, kind, generation)
+            sharding = {"num_shards": shards} if shards and kind in ("windows", "chunks") else {}
+            client.create_collection(name, schema=schema, index_params=_index_params(client, kind, len(index.windows)),
+                                     timeout=60, **sharding)
+            created.append(name)
+        placeholder = [0.0] * _PLACEHOLDER_DIM
+
+        def insert(kind: str, rows: Iterable[dict]) -> None:
+            # Rows are made batch by batch: 46,217 windows as Python lists at once took 1.8 GB.
+            batch, written = [], 0
+            for row in rows:
+                batch.append(row)
+                if len(batch) == _BATCH:
+                    client.insert(_name(prefix, kind, generation), batch, timeout=120)
+                    written, batch = written + len(batch), []
+                    if progress:
+                        progress(kind, written)
+            if batch:
+                client.insert(_name(prefix, kind, generation), batch, timeout=120)
+
+        def filter_fields(chunk: Chunk) -> dict:
+            document = index.documents[chunk.doc_id]
+            return {"doc": index.doc_number[chunk.doc_id], "doc_id": chunk.doc_id, "speaker": chunk.speaker or "",
+                    "speaker_key": (chunk.speaker or "").casefold(), "is_question": bool(chunk.is_question),
+                    "date": document.date or ""}
+
+        chunk_filters = [filter_fields(chunk) for chunk in index.chunks]
+        window_tokens = parts["windows"]
+
+        def window_rows() -> Iterator[dict]:
+            vectors = np.zeros((0, 0), dtype=np.float32)
+            for number, (row, start, end) in enumerate(index.windows.tolist()):
+                if number % _BATCH == 0:
+                    vectors = index.vectors.reconstruct_n(number, min(_BATCH, len(index.windows) - number))
+                ids = window_tokens[number]
+                yield {
+                    "id": number, "vector": vectors[number % _BATCH].astype(np.float32).tolist(),
+                    "tokens": _clip(" ".join(vocab[i] for i in ids)), "length": len(ids),
+                    **chunk_filters[row], "chunk": row, "start": start, "end": end,
+                }
+
+        insert("windows", window_rows())
+        first_window = np.searchsorted(index.window_chunk, np.arange(len(index.chunks)), side="left")
+        last_window = np.searchsorted(index.window_chunk, np.arange(len(index.chunks)), side="right")
+
+        def chunk_rows() -> Iterator[dict]:
+            for row, chunk in enumerate(index.chunks):
+                ids = parts["pairs"][row]
+                yield {
+                    "id": row, "tokens": _clip(" ".join(vocab[i] for i in ids)), "length": len(ids), **chunk_filters[row],
+                    "chunk": _clip(json.dumps({f.name: getattr(chunk, f.name) for f in fields(Chunk)}, ensure_ascii=False)),
+                    "first_window": int(first_window[row]), "window_count": int(last_window[row] - first_window[row]),
+                }
+
+        insert("chunks", chunk_rows())
+
+        document_rows, blob_rows, profile_lengths = [], [], []
+        for number, doc_id in enumerate(index.doc_ids):
+            document = index.documents[doc_id]
+            profile = tokenize(document_profile(document)) or [""]
+            profile_lengths.append(len(profile))
+            document_rows.append({
+                "id": doc_id, "doc_id": doc_id, "number": number, "path": document.path, "title": document.title,
+                "source": document.source or "", "url": document.url or "", "format": document.format,
+                "content_hash": document.content_hash, "date": document.date or "",
+                "tokens": _clip(" ".join(profile)), "placeholder": placeholder,
+            })
+            turns = [[t.speaker, t.start, t.end, t.is_question, t.question_turn] for t in document.turns]
+            blob_rows.extend(_blob_rows(f"raw:{doc_id}", document.raw, placeholder))
+            blob_rows.extend(_blob_rows(f"turns:{doc_id}", json.dumps(turns, ensure_ascii=False), placeholder))
+        insert("documents", document_rows)
+
+        frequencies: dict[str, dict[str, int]] = {}
+        for part in ("windows", "pairs", "documents"):
+            model = index.lexical[part]._model
+            indptr = model.scores["indptr"]
+            for token, number in model.vocab_dict.items():
+                df = int(indptr[number + 1] - indptr[number])
+                if df:
+                    frequencies.setdefault(token, {"windows": 0, "pairs": 0, "documents": 0})[part] = df
+        insert("terms", [{"id": token, "token": token, **counts, "placeholder": placeholder}
+                         for token, counts in frequencies.items() if len(token.encode()) <= 1000])
+
+        def stats(lengths: Sequence[int]) -> dict:
+            return {"count": len(lengths), "average_length": float(np.mean(lengths)) if len(lengths) else 1.0}
+
+        manifest = {
+            key: index.manifest.get(key)
+            for key in ("format_version", "model", "backend", "dimension", "chunk_count", "window_count",
+                        "document_count", "built_at", "pipeline", "sources")
+        }
+        manifest.update({
+            "schema_version": SCHEMA_VERSION, "generation": generation, "source_digest": source_digest(index.manifest),
+            "shards": shards, "replicas": replicas,
+            "speakers": index.speakers,
+            "statistics": {"windows": stats([len(r) for r in parts["windows"]]), "pairs": stats([len(r) for r in parts["pairs"]]),
+                           "documents": stats(profile_lengths)},
+            "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+        insert("blobs", blob_rows)
+        # The manifest last: a generation without one was never finished.
+        insert("blobs", _blob_rows("manifest", json.dumps(manifest, ensure_ascii=False), placeholder))
+        for name in created:
+            # Flushed segments are searched far faster than growing ones (20k rows: 36 ms, not 650).
+            client.flush(name, timeout=300)
+            client.load_collection(name, timeout=300, **({"replica_number": replicas} if replicas else {}))
+        # One step moves every reader to the new generation.
+        blobs = _name(prefix, "blobs", generation)
+        served = current_generation(uri, prefix)
+        previous = served.removeprefix(f"{prefix}_blobs_") if served else None
+        if prefix in client.list_aliases(timeout=TIMEOUT).get("aliases", []):
+            client.alter_alias(blobs, prefix, timeout=TIMEOUT)
+        else:
+            client.create_alias(blobs, prefix, timeout=TIMEOUT)
+    except BaseException:
+        for name in created:
+            try:
+                client.drop_collection(name, timeout=TIMEOUT)
+            except Exception:
+                pass
+        raise
+    dropped = drop_old_generations(client, prefix, keep={generation, previous} - {None})
+    return {"generation": generation, "windows": len(index.windows), "chunks": len(index.chunks),
+            "documents": len(index.doc_ids), "seconds": time.perf_counter() - began, "dropped": dropped}
+
+
+def _blob_rows(name: str, text: str, placeholder: list[float]) -> list[dict]:
+    pieces = [text[i : i + _BLOB_PART] for i in range(0, len(text), _BLOB_PART)] or [""]
+    return [{"id": f"{name}#{n}", "name": name, "part": n, "text": piece, "placeholder": placeholder}
+            for n, piece in enumerate(pieces)]
+
+
+def drop_old_generations(client, prefix: str, keep: set[str]) -> list[str]:
+    """Drop every generation of ``prefix`` but those in ``keep`` (the one now served and the one
+    served before, which readers may still be on), including those of publishes that were killed."""
+    pattern = re.compile(rf"{re.escape(prefix)}_({'|'.join(KINDS)})_(g\d+)")
+    dropped = []
+    for name in client.list_collections(timeout=TIMEOUT):
+        match = pattern.fullmatch(name)
+        if match and match.group(2) not in keep:
+            client.drop_collection(name, timeout=TIMEOUT)
+            dropped.append(name)
+    return dropped
+
+
+def seed_vectors(uri: str, prefix: str, encoder: object):
+    """For a build with no local folder: a document -> {window text: vector} from the generation the
+    alias serves, when it was embedded by the same model and backend (None: nothing to reuse)."""
+    from qa.chunking import clean_for_model
+    from qa.index import IndexLoadError
+
+    try:
+        store = MilvusStore.open(uri, prefix, model=encoder.name)
+    except (IndexLoadError, StoreUnavailable):
+        return None
+    if store.backend != getattr(encoder, "backend", "torch") or store.manifest.get("dimension") != encoder.dimension:
+        return None
+
+    def vectors_of(document: Transcript) -> dict[str, np.ndarray]:
+        if document.doc_id not in store.doc_number:
+            return {}
+        raw = store.transcript(document.doc_id).raw
+        rows = store._call("query", store.collection("windows"), filter=f"doc_id == {_escape(document.doc_id)}",
+                           output_fields=["start", "end", "vector"])
+        return {clean_for_model(raw[row["start"] : row["end"]]): np.asarray(row["vector"], dtype=np.float32) for row in rows}
+
+    return vectors_of

@@ -1,0 +1,117 @@
+"""The store seam: what ranking and answering read from storage, and the one place a store is chosen.
+
+Two stores implement it: the embedded one (``qa.index.Index``: FAISS and bm25s files under
+``index/``, the default) and ``qa.milvus_store.MilvusStore`` (a Milvus collection set behind an
+alias). The ranker (``qa.ranking``) asks a store for candidate windows (filters pushed down), for
+the candidates' rows and vectors, for per-word BM25 on the candidates and for the corpus
+statistics (IDF); everything it fuses it computes itself, so both stores rank alike.
+
+Ids: a *window* is a run of a passage's sentences, a *chunk* (row) a passage, a *document
+number* a briefing's position in the store; all three are the embedded index's positions, and a
+Milvus store published from an embedded index keeps them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from qa.chunking import Chunk
+    from qa.ranking import Filters
+    from qa.settings import Settings
+    from qa.transcripts import Transcript
+
+STORES = ("embedded", "milvus")
+# Lexical parts: BM25 over windows, over passages with the question they answer, over documents.
+LEXICAL_PARTS = ("windows", "pairs", "documents")
+
+
+@dataclass(frozen=True)
+class WindowRows:
+    """What the ranker needs of some windows, in the order asked."""
+
+    chunks: np.ndarray  # chunk row of each window
+    docs: np.ndarray  # document number of each window
+    speakers: list[str | None]  # the speaker label of each window's passage
+    vectors: np.ndarray  # (windows, dimension) unit vectors, float32
+
+
+class StoreUnavailable(RuntimeError):
+    """The store (a Milvus server) cannot be reached or did not answer in time."""
+
+
+class Store(Protocol):
+    """Storage as ranking and answering see it."""
+
+    manifest: dict
+    documents: Mapping[str, Transcript]  # by doc_id
+    chunks: Sequence[Chunk]  # by row
+    doc_number: dict[str, int]  # each document's number, by doc_id
+    speakers: list[str]
+    speaker_by_key: dict[str, str]
+    dates: list[str]
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def backend(self) -> str: ...
+
+    def window_span(self, window: int) -> tuple[int, int]: ...
+
+    def candidate_depth(self, depth: int, filters: Filters) -> int:
+        """``depth``, or fewer when fewer windows pass the filters (0: none does)."""
+        ...
+
+    def dense_candidates(self, query_vector: np.ndarray, depth: int, filters: Filters) -> np.ndarray:
+        """The ``depth`` windows closest to the question that pass the filters."""
+        ...
+
+    def lexical_candidates(self, part: str, tokens: Sequence[str], depth: int, filters: Filters) -> np.ndarray:
+        """The ``depth`` windows with the best BM25 of ``part`` ("windows" or "pairs") that pass the filters."""
+        ...
+
+    def window_rows(self, windows: np.ndarray) -> WindowRows: ...
+
+    def chunk_windows(self, row: int) -> np.ndarray:
+        """The windows of one passage, in order (the answer reads each one's span and vector)."""
+        ...
+
+    def token_scores_at(self, part: str, tokens: Sequence[str], ids: np.ndarray) -> np.ndarray:
+        """BM25 of each token alone on the given windows ("windows") or chunks ("pairs"): (tokens, ids)."""
+        ...
+
+    def document_scores(self, tokens: Sequence[str], docs: np.ndarray) -> np.ndarray:
+        """BM25 of the tokenized question (repeats count) on the given documents' profiles."""
+        ...
+
+    def profile_tokens(self, docs: np.ndarray) -> list[frozenset[str]]:
+        """The words of each given document's profile (title, date in words, speakers)."""
+        ...
+
+    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
+        """Inverse document frequency of each distinct token over the windows."""
+        ...
+
+    def check(self) -> None:
+        """Raise ``StoreUnavailable`` when the store cannot answer now (for /readyz)."""
+        ...
+
+
+def open_store(settings: Settings) -> Store:
+    """The store the settings name: the embedded index folder, or a Milvus collection set."""
+    if settings.store not in STORES:
+        raise ValueError(f"unknown store {settings.store!r}: use one of {', '.join(STORES)} (QA_STORE or --store)")
+    if settings.store == "milvus":
+        from qa.milvus_store import MilvusStore
+
+        return MilvusStore.open(settings.milvus_uri, settings.milvus_prefix, model=settings.model)
+    from pathlib import Path
+
+    from qa.index import Index
+
+    return Index.load(Path(settings.index_dir), model=settings.model)

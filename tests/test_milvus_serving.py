@@ -1,0 +1,163 @@
+"""`qa serve --store milvus` as a real process on a real milvus-lite server: a publish under load,
+the store stopped and started again, and a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+from conftest import SEEDS, start_server, stop_server
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = [
+    "How many specific support measures did the SME service initiative introduce?",
+    "Which stock exchange did MIIT sign a strategic cooperation agreement with?",
+    "How much did the central government allocate for digital transformation pilot cities?",
+    "What did Xie Shaofeng say about the first quarter?",
+]
+PREFIX = "live"
+
+
+@pytest.fixture(scope="module")
+def milvus_live(milvus_server, built_index, tmp_path_factory):
+    """``qa serve`` on its own published copy of ``built_index``: (base URL, process, log path)."""
+    from qa.index import Index
+    from qa.milvus_store import publish
+
+    publish(Index.load(built_index), milvus_server.uri, PREFIX)
+    log_path = tmp_path_factory.mktemp("milvus-live") / "server.log"
+    process, base = start_server(built_index, log_path, "--store", "milvus", "--milvus-uri", milvus_server.uri,
+                                 "--milvus-prefix", PREFIX)
+    try:
+        yield base, process, log_path
+    finally:
+        stop_server(process)
+
+
+def test_readyz_and_answers_from_milvus(milvus_live):
+    base, _, _ = milvus_live
+    with httpx.Client(base_url=base, timeout=30) as http:
+        assert http.get("/readyz").json() == {"status": "ready", "store": "milvus", "detail": None}
+        body = http.post("/api/ask", json={"question": QUESTIONS[0], "k": 3}).json()
+        assert "73 specific support measures" in body["answer"]["text"]
+
+
+def test_a_publish_under_load_fails_no_request(milvus_live, milvus_server, built_index, corpus_dir, encoder, tmp_path):
+    from qa.index import Index, build_index
+    from qa.milvus_store import publish
+
+    base, _, _ = milvus_live
+    # The next version of the archive: one briefing more (only it is embedded).
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "2025-11-02_extra.txt").write_text(
+        "MS. HOLT:  The lighthouse restoration fund opens on Monday with 40 million for coastal towns.\n", encoding="utf-8")
+    next_index = tmp_path / "next"
+    shutil.copytree(built_index.resolve(), next_index)
+    build_index([corpus_dir, extra], next_index, encoder)
+    documents_before = httpx.get(f"{base}/healthz", timeout=30).json()["documents"]
+
+    failures: list[str] = []
+    answered = [0]
+    stop = threading.Event()
+
+    def client(number: int) -> None:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            while not stop.is_set():
+                question = QUESTIONS[(number + answered[0]) % len(QUESTIONS)]
+                try:
+                    response = http.post("/api/ask", json={"question": question, "k": 5})
+                    if response.status_code != 200 or not response.json()["passages"]:
+                        failures.append(f"{response.status_code}: {response.text[:200]}")
+                    answered[0] += 1
+                except httpx.HTTPError as error:
+                    failures.append(repr(error))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1.0)
+        publish(Index.load(next_index), milvus_server.uri, PREFIX)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{base}/healthz", timeout=30).json()["documents"] != documents_before + 1:
+            assert time.monotonic() < deadline, "the new generation was not served within 30 s"
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not failures, failures[:5]
+    assert answered[0] > 10
+    found = httpx.post(f"{base}/api/ask", json={"question": "lighthouse restoration fund coastal towns", "k": 1}, timeout=30)
+    assert "lighthouse restoration fund" in found.json()["passages"][0]["text"]
+
+
+def test_the_store_stopped_and_started_again_under_a_running_server(milvus_live, milvus_server):
+    base, process, _ = milvus_live
+    with httpx.Client(base_url=base, timeout=60) as http:
+        assert http.post("/api/ask", json={"question": QUESTIONS[1], "k": 3}).status_code == 200
+        milvus_server.stop()
+        try:
+            began = time.monotonic()
+            down = http.post("/api/ask", json={"question": QUESTIONS[2], "k": 3})
+            took = time.monotonic() - began
+            assert down.status_code == 503, down.text
+            assert "store is unavailable" in down.json()["detail"] and "Traceback" not in down.text
+            assert took < 15, f"the 503 took {took:.1f} s"
+            assert http.get("/readyz").status_code == 503
+            assert http.get("/healthz").status_code == 200  # the process itself is alive
+        finally:
+            milvus_server.start()
+        deadline = time.monotonic() + 60
+        while True:
+            response = http.post("/api/ask", json={"question": QUESTIONS[2], "k": 3})
+            if response.status_code == 200:
+                break
+            assert response.status_code == 503 and time.monotonic() < deadline, response.text
+            time.sleep(0.5)
+        assert http.get("/readyz").status_code == 200
+    assert process.poll() is None
+
+
+def test_sigterm_lets_a_request_in_flight_finish(milvus_server, built_index, tmp_path):
+    from qa.index import Index
+    from qa.milvus_store import publish
+
+    publish(Index.load(built_index), milvus_server.uri, "sigterm")
+    process, base = start_server(built_index, tmp_path / "server.log", "--store", "milvus",
+                                 "--milvus-uri", milvus_server.uri, "--milvus-prefix", "sigterm")
+    try:
+        port = int(base.rsplit(":", 1)[1])
+        body = b'{"question": "Which stock exchange did MIIT sign with?", "k": 2}'
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
+            # A request in flight: headers and half its body sent when the signal arrives.
+            connection.sendall(b"POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:20])
+            time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            # No new connections once it is shutting down.
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            connection.sendall(body[20:])
+            reply = b""
+            while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+        assert b"Beijing Stock Exchange" in reply
+        # uvicorn, its requests done, exits by the signal it caught (as a supervisor expects).
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        stop_server(process)
