@@ -52,7 +52,7 @@ _SENTENCE_HAS: dict[str, re.Pattern[str]] = {
         rf"\b(?:\d[\d,.]*|{_NUMBER_WORD}|a|an|one|a couple of|several|few|many|the past|the last|the next)"
         rf"[\s-]+(?:\w+[\s-]+)?{_UNIT_OF_TIME}\b|\b(?:hour|day|week|month|year)-long\b|\bovernight\b", re.I),
     "date": re.compile(
-        rf"\b{_MONTH}(?:\s+\d{{1,2}})?\b|\b{_WEEKDAY}\b|\b(?:19|20)\d\d\b|\b(?:today|tomorrow|yesterday|tonight)\b"
+        rf"\b{_MONTH}(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?\b|\b{_WEEKDAY}\b|\b(?:19|20)\d\d\b|\b(?:today|tomorrow|yesterday|tonight)\b"
         r"|\b(?:last|next|this|later this|earlier this|early next|end of the) (?:week|month|year|spring|summer|"
         r"fall|autumn|winter|quarter)\b|\b\d{1,2}(?::\d\d)? ?(?:a\.m\.|p\.m\.)|\bsince\b", re.I),
     "person": re.compile(
@@ -65,6 +65,11 @@ _SENTENCE_HAS: dict[str, re.Pattern[str]] = {
 }
 
 
+# Words as the repeat check compares them: "$40", "1.02", "17th", "November".
+_WORD = re.compile(r"[\w$%](?:[\w$%.,:'’-]*[\w$%])?")
+_WORD_CHAR = re.compile(r"[\w$%.,'’-]")
+
+
 def expected_kind(question: str) -> str | None:
     """The kind of answer a question asks for, or None when no pattern can tell."""
     for kind, pattern in _QUESTION_KINDS:
@@ -73,14 +78,41 @@ def expected_kind(question: str) -> str | None:
     return None
 
 
-def has_kind(text: str, kind: str | None) -> bool:
-    """Whether ``text`` holds words of the given kind (False for ``None``)."""
+def kind_spans(text: str, kind: str | None, question: str = "") -> list[tuple[int, int]]:
+    """Where ``text`` holds words of the given kind that answer, not repeat, the question:
+
+    - words the question itself holds do not count ("in November 2022" does not answer "On what
+      date in November 2022...");
+    - a number that is part of a date or a time of day is not a count or an amount ("June 17th"
+      and "8:30 a.m." do not answer "how many participants").
+    """
     if kind is None:
-        return False
-    return _SENTENCE_HAS[kind].search(text) is not None
+        return []
+    asked = set(_WORD.findall(question.casefold()))
+    dates = [m.span() for m in _SENTENCE_HAS["date"].finditer(text)] if kind == "number" else []
+    spans = []
+    for match in _SENTENCE_HAS[kind].finditer(text):
+        start, end = match.span()
+        while start > 0 and _WORD_CHAR.match(text[start - 1]):
+            start -= 1
+        while end < len(text) and _WORD_CHAR.match(text[end]):
+            end += 1
+        words = _WORD.findall(text[start:end].casefold())
+        if words and all(word in asked for word in words):
+            continue
+        if any(a <= match.start() < b for a, b in dates):
+            continue
+        spans.append(match.span())
+    return spans
 
 
-def kind_near(text: str, kind: str | None, topic: frozenset[str], reach: int = 40) -> bool:
+def has_kind(text: str, kind: str | None, question: str = "") -> bool:
+    """Whether ``text`` holds words of the given kind that the question does not already hold
+    (False for ``None``)."""
+    return bool(kind_spans(text, kind, question))
+
+
+def kind_near(text: str, kind: str | None, topic: frozenset[str], reach: int = 40, question: str = "") -> bool:
     """Whether words of the kind stand within ``reach`` characters of one of the ``topic`` words
     (stemmed, as ``qa.lexical.tokenize`` gives them): "73 specific support measures" for "how many
     support measures", rather than any number anywhere in the sentence."""
@@ -88,8 +120,8 @@ def kind_near(text: str, kind: str | None, topic: frozenset[str], reach: int = 4
         return False
     from qa.lexical import tokenize
 
-    for match in _SENTENCE_HAS[kind].finditer(text):
-        around = text[max(0, match.start() - reach) : match.end() + reach]
+    for start, end in kind_spans(text, kind, question):
+        around = text[max(0, start - reach) : end + reach]
         if topic.intersection(tokenize(around)):
             return True
     return False

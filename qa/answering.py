@@ -186,7 +186,7 @@ def candidates(query: Query, passages: list[PassageView]) -> list[Candidate]:
         sentences = sentence_spans(raw, passage.start, passage.end)
         words = [set(tokenize(raw[s:e])) for s, e in sentences]
         for number, (start, end) in enumerate(sentences):
-            span_start, span_end = answer_span(raw, sentences, number, query.kind)
+            span_start, span_end = answer_span(raw, sentences, number, query.kind, query.text)
             span_words = set().union(*(words[i] for i, (s, e) in enumerate(sentences) if s >= span_start and e <= span_end))
             window = _window_of(passage, start)
             text = raw[span_start:span_end]
@@ -196,8 +196,8 @@ def candidates(query: Query, passages: list[PassageView]) -> list[Candidate]:
                 share(set().union(*words[max(0, number - 1) : number + 2])),
                 passage.window_cosines[window],
                 1.0 if window == passage.best_window else 0.0,
-                1.0 if has_kind(text, query.kind) else 0.0,
-                1.0 if kind_near(text, query.kind, topic) else 0.0,
+                1.0 if has_kind(text, query.kind, query.text) else 0.0,
+                1.0 if kind_near(text, query.kind, topic, question=query.text) else 0.0,
                 best_score - passage.score,
                 1.0 if number == 0 else 0.0,
                 math.log1p(word_count(raw[start:end])),
@@ -207,7 +207,8 @@ def candidates(query: Query, passages: list[PassageView]) -> list[Candidate]:
     return found
 
 
-def answer_span(raw: str, sentences: list[tuple[int, int]], number: int, kind: str | None = None) -> tuple[int, int]:
+def answer_span(raw: str, sentences: list[tuple[int, int]], number: int, kind: str | None = None,
+                question: str = "") -> tuple[int, int]:
     """Sentence ``number`` of a passage with the neighbour it needs, at most MAX_ANSWER_WORDS words:
     the sentence before when it refers back to it ("That was...", "They...") or is too short to
     stand alone; the one after when it only announces it (ends in ':'); and, when the question
@@ -226,10 +227,10 @@ def answer_span(raw: str, sentences: list[tuple[int, int]], number: int, kind: s
     if text.rstrip().endswith(":") and number + 1 < len(sentences) and fits(number + 1):
         last = number + 1
         end = sentences[last][1]
-    if kind is not None and not has_kind(raw[start:end], kind):
-        if last + 1 < len(sentences) and has_kind(raw[slice(*sentences[last + 1])], kind) and fits(last + 1):
+    if kind is not None and not has_kind(raw[start:end], kind, question):
+        if last + 1 < len(sentences) and has_kind(raw[slice(*sentences[last + 1])], kind, question) and fits(last + 1):
             end = sentences[last + 1][1]
-        elif first > 0 and has_kind(raw[slice(*sentences[first - 1])], kind) and fits(first - 1):
+        elif first > 0 and has_kind(raw[slice(*sentences[first - 1])], kind, question) and fits(first - 1):
             start = sentences[first - 1][0]
     if word_count(raw[start:end]) > MAX_ANSWER_WORDS:
         end = _cut_after_words(raw, start, end, MAX_ANSWER_WORDS)

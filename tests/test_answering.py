@@ -50,6 +50,22 @@ def test_a_sentence_has_words_of_a_kind(text, kind, expected):
     assert has_kind(text, kind) is expected
 
 
+@pytest.mark.parametrize(("text", "kind", "question", "expected"), [
+    # the question's own date does not answer "on what date"
+    ("One trip was to Thailand in November of 2022.", "date", "On what date in November 2022 did she leave?", False),
+    ("She will depart tomorrow, Wednesday, November 16th.", "date", "On what date in November 2022 did she leave?", True),
+    # a date or a time of day is not a count
+    ("The meeting is on Friday, June 17th, at 8:30 a.m.", "number", "How many participants were expected on June 17?", False),
+    ("We have 23 participants that will be attending.", "number", "How many participants were expected on June 17?", True),
+    ("It was launched in 2004.", "number", "How many measures were there?", False),
+    # the question's own name is not the person asked for
+    ("President Biden spoke about it.", "person", "Who did President Biden meet?", False),
+    ("He met with Jake Sullivan today.", "person", "Who did President Biden meet?", True),
+])
+def test_words_of_a_kind_count_only_when_they_answer_rather_than_repeat(text, kind, question, expected):
+    assert has_kind(text, kind, question) is expected
+
+
 def test_kind_near_wants_the_figure_beside_the_topic():
     topic = frozenset(tokenize("support measures"))
     assert kind_near("The initiative introduced 73 specific support measures.", "number", topic)
