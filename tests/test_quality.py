@@ -6,17 +6,17 @@ the figures), so that a change which makes answers worse fails here.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from conftest import DEV_SET, REPO, SEEDS, WH_DIR, assert_citation_invariant, read_raw, requires_shared
-from qa.evaluation import evaluate, load_questions, summarise
+from qa.evaluation import abstention, evaluate, load_offtopic, load_questions, summarise
 
 pytestmark = [pytest.mark.slow, requires_shared]
 
 OWN_SET = REPO / "tests" / "data" / "questions.jsonl"
 OFF_TOPIC = REPO / "tests" / "data" / "offtopic.jsonl"
+NEAR_TOPIC = REPO / "tests" / "data" / "offtopic_near.jsonl"
+CHECK_SET = REPO / "tests" / "data" / "answers_check.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +50,24 @@ def test_dev_set_meets_its_thresholds(full_searcher):
     assert report["mrr@10"] >= 0.68, report
 
 
-def test_answerable_questions_are_answered_and_off_topic_ones_abstain(full_searcher):
-    answerable = load_questions(DEV_SET) + load_questions(OWN_SET)
-    answered = sum(full_searcher.ask(q.question, 5).answered for q in answerable)
-    off_topic = [json.loads(line)["question"] for line in OFF_TOPIC.read_text().splitlines() if line.strip()]
-    abstained = sum(not full_searcher.ask(q, 5).answered for q in off_topic)
-    assert answered / len(answerable) >= 0.9, (answered, len(answerable))
-    assert abstained / len(off_topic) >= 0.9, (abstained, len(off_topic))
+@pytest.mark.parametrize(("path", "least_precision", "least_coverage"), [
+    # measured (make eval): 0.97 at 0.62 (28 of 29 shown answers right)
+    (CHECK_SET, 0.90, 0.50),
+    # measured: 1.00 at 0.20 (6 of 6); the dev set's best answer is right for only 16 of 30, so
+    # few are shown: one wrong answer more would still pass, two would not
+    (DEV_SET, 0.80, 0.15),
+])
+def test_shown_answers_are_right(full_searcher, path, least_precision, least_coverage):
+    report = summarise(evaluate(full_searcher, load_questions(path)))
+    assert report["answer_coverage"] >= least_coverage, report["answer_curve"]
+    assert report["answer_precision"] >= least_precision, report["wrong_answers"]
+
+
+@pytest.mark.parametrize("path", [OFF_TOPIC, NEAR_TOPIC])
+def test_questions_the_corpus_cannot_answer_get_no_answer(full_searcher, path):
+    report = abstention(full_searcher, load_offtopic(path))
+    # measured: 1.00 on both (25 of 25, 30 of 30)
+    assert report["abstention"] >= 0.9, report["answered"]
 
 
 def test_every_citation_answer_and_highlight_points_at_the_right_words(full_searcher, raw_by_path):
@@ -71,5 +82,9 @@ def test_every_citation_answer_and_highlight_points_at_the_right_words(full_sear
                 assert citation["start"] <= mark["start"] < mark["end"] <= citation["end"]
         if body["answer"]:
             assert_citation_invariant(body["answer"], raw_by_path)
-            top = body["passages"][0]["citation"]
-            assert top["start"] <= body["answer"]["citation"]["start"] < body["answer"]["citation"]["end"] <= top["end"]
+            # the answer stands inside one of the listed passages
+            cited = body["answer"]["citation"]
+            assert any(
+                p["citation"]["path"] == cited["path"] and p["citation"]["start"] <= cited["start"] < cited["end"] <= p["citation"]["end"]
+                for p in body["passages"]
+            ), (gold.question, cited)

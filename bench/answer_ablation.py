@@ -1,0 +1,80 @@
+"""The answer, step by step: answer precision and coverage of each way of choosing and showing it.
+
+    .venv/bin/python bench/answer_ablation.py --index .cache/eval-index
+
+Rows (README.md, "The answer", has the table this prints):
+
+1. ``overlap rule``: before the answer model: the sentence of the best passage with most of the
+   question's IDF weight, in its best window above all, shown when that window's cosine is at
+   least 0.43 (``AnswerModel.by_overlap``).
+2. ``model, all shown``: the fitted sentence model picks among every sentence of the best three
+   passages (a sentence with the neighbour it needs); every answer is shown.
+3. ``model + threshold``: the same, shown only when the calibrated confidence reaches the
+   shipped threshold (``qa/answer_model.json``).
+
+Questions are graded as ``qa eval`` grades them (``qa.evaluation.answer_holds``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SETS = (
+    ("dev", REPO.parent / "shared" / "eval" / "dev.jsonl"),
+    ("own (fit)", REPO / "tests" / "data" / "questions.jsonl"),
+    ("tune (fit)", REPO / "tests" / "data" / "answers_tune.jsonl"),
+    ("check", REPO / "tests" / "data" / "answers_check.jsonl"),
+    ("hard (check)", REPO / "tests" / "data" / "answers_hard.jsonl"),
+)
+OFFTOPIC = (
+    ("off-topic", REPO / "tests" / "data" / "offtopic.jsonl"),
+    ("near-topic", REPO / "tests" / "data" / "offtopic_near.jsonl"),
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=Path, default=REPO / ".cache" / "eval-index")
+    args = parser.parse_args()
+
+    from qa import answering
+    from qa.api import load_searcher
+    from qa.evaluation import abstention, evaluate, load_offtopic, load_questions, summarise
+    from qa.settings import Settings
+
+    searcher = load_searcher(Settings(index_dir=args.index))
+    shipped = answering.AnswerModel.load()
+    rows = (
+        ("overlap rule", answering.AnswerModel.by_overlap()),
+        ("model, all shown", replace(shipped, threshold=0.0)),
+        (f"model + threshold {shipped.threshold:.3f}", shipped),
+    )
+    questions = [(name, load_questions(path)) for name, path in SETS if path.exists()]
+    offtopic = [(name, load_offtopic(path)) for name, path in OFFTOPIC]
+    header = ["step"] + [f"{name} ({len(q)})" for name, q in questions] + [f"{name} ({len(q)})" for name, q in offtopic]
+    print(" | ".join(header))
+    for label, model in rows:
+        searcher.answer_model = model
+        cells = [label]
+        for _, gold in questions:
+            report = summarise(evaluate(searcher, gold))
+            precision = report["answer_precision"]
+            cells.append(f"{precision:.2f} / {report['answer_coverage']:.2f}" if precision is not None
+                         else f"- / {report['answer_coverage']:.2f}")
+        for _, asked in offtopic:
+            cells.append(f"{abstention(searcher, asked)['abstention']:.2f}")
+        print(" | ".join(cells))
+    print("cells: answer precision / coverage; off-topic columns: abstention")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
