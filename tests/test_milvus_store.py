@@ -68,7 +68,15 @@ def test_both_stores_rank_alike(stand_in_pair):
                 continue
             assert left.passages[0].citation == right.passages[0].citation, where
             assert left.passages[0].highlights == right.passages[0].highlights, where
-            assert (left.answered, left.answer) == (right.answered, right.answer), where
+            # The same words, cited the same. The confidence reads the windows' cosines (fp16 in
+            # the embedded store, fp32 in Milvus) and the fused scores' margin, whose z-scores
+            # differ a little on an index this small (README.md, "Same ranking on both stores").
+            assert (left.proposed is None) == (right.proposed is None), where
+            if left.proposed is not None:
+                assert (left.proposed.text, left.proposed.citation) == (right.proposed.text, right.proposed.citation), where
+                assert abs(left.confidence - right.confidence) < 0.05, where
+                if abs(left.confidence - searcher_threshold(embedded)) > 0.05:
+                    assert left.answered == right.answered, where
             top = {p.citation for p in left.passages} & {p.citation for p in right.passages}
             assert len(top) >= 0.7 * len(left.passages), where
 
@@ -247,3 +255,7 @@ def test_a_build_without_a_local_folder_reuses_the_vectors_in_milvus(tmp_path, m
     other = Counting()
     other.name = "another-model"
     assert seed_vectors(milvus_server.uri, "seeded", other) is None
+
+
+def searcher_threshold(searcher) -> float:
+    return searcher.answer_model.threshold
