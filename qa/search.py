@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -99,9 +100,13 @@ class Evidence:
 
 
 def default_answer_model() -> answering.AnswerModel:
-    """The shipped answer model; the overlap rule when none has been fitted yet (``qa calibrate``)."""
+    """The shipped answer model; the overlap rule when none has been fitted yet, or when the code's
+    features changed since it was fitted (``qa calibrate`` fits it again)."""
     if answering.MODEL_FILE.exists():
-        return answering.AnswerModel.load()
+        try:
+            return answering.AnswerModel.load(answering.MODEL_FILE)
+        except ValueError as error:
+            logging.getLogger("qa.search").warning("%s; answering by the overlap rule until then", error)
     return answering.AnswerModel.by_overlap()
 
 

@@ -197,3 +197,18 @@ def test_a_query_is_analysed_once_with_its_kind_and_weights():
     made = Query.of("How many measures? How many SMEs?", np.ones(3), lambda tokens: {t: 2.0 for t in tokens})
     assert made.words.count("mani") == 2 and made.tokens.count("mani") == 1
     assert made.kind == "number" and set(made.idf.values()) == {2.0} and made.vector.dtype == np.float32
+
+
+def test_a_model_fitted_on_other_features_gives_way_to_the_overlap_rule(tmp_path, monkeypatch, caplog):
+    from qa import search
+
+    record = json.loads(answering.MODEL_FILE.read_text(encoding="utf-8"))
+    record["sentence"]["names"] = record["sentence"]["names"][:-1]
+    stale = tmp_path / "answer_model.json"
+    stale.write_text(json.dumps(record), encoding="utf-8")
+    monkeypatch.setattr(answering, "MODEL_FILE", stale)
+    with pytest.raises(ValueError, match="qa calibrate"):
+        answering.AnswerModel.load(stale)
+    model = search.default_answer_model()
+    assert model.fitted_on == answering.AnswerModel.by_overlap().fitted_on
+    assert "qa calibrate" in caplog.text
