@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -109,7 +110,8 @@ def _name(prefix: str, kind: str, generation: str) -> str:
     return f"{prefix}_{kind}_{generation}"
 
 
-def _escape(value: str) -> str:
+def _escape(value: str | list[str]) -> str:
+    """A string (or a list of them) as a literal of a Milvus filter expression."""
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -155,6 +157,7 @@ class MilvusStore:
         self.chunks = _Chunks(self)
         self._windows: OrderedDict[int, dict] = OrderedDict()
         self._chunk_rows: OrderedDict[int, dict] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._df: dict[str, dict] = {}
 
     @property
@@ -273,16 +276,32 @@ class MilvusStore:
     # -- rows ------------------------------------------------------------------------------
 
     def _fetch(self, kind: str, cache: OrderedDict, ids: Sequence[int], fields_: list[str]) -> list[dict]:
-        missing = [int(i) for i in dict.fromkeys(int(i) for i in ids) if int(i) not in cache]
+        """The rows with these ids, from the cache (least recently used rows leave it first) or
+        fetched. The answer is gathered apart from the cache, so neither trimming nor another
+        request's trimming can take a row this request needs, however many it needs."""
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        with self._cache_lock:
+            found = {}
+            for i in wanted:
+                row = cache.get(i)
+                if row is not None:
+                    cache.move_to_end(i)
+                    found[i] = row
+        missing = [i for i in wanted if i not in found]
+        fetched = []
         for first in range(0, len(missing), 4096):
             for row in self._call("query", self.collection(kind), ids=missing[first : first + 4096], output_fields=fields_):
                 if "vector" in row:  # 1.5 KB as float32, not 10 KB as a list of Python floats
                     row = {**row, "vector": np.asarray(row["vector"], dtype=np.float32)}
+                fetched.append(row)
+                found[int(row["id"])] = row
+        with self._cache_lock:
+            for row in fetched:
                 cache[int(row["id"])] = row
-        while len(cache) > _ROW_CACHE:
-            cache.popitem(last=False)
+            while len(cache) > _ROW_CACHE:
+                cache.popitem(last=False)
         try:
-            return [cache[int(i)] for i in ids]
+            return [found[int(i)] for i in ids]
         except KeyError as missing_id:
             raise StoreUnavailable(f"the Milvus index {self.prefix!r} lacks {kind} row {missing_id}") from None
 
@@ -314,16 +333,20 @@ class MilvusStore:
     # -- statistics and BM25 -----------------------------------------------------------------
 
     def _frequencies(self, tokens: Sequence[str]) -> dict[str, dict]:
-        missing = [t for t in dict.fromkeys(tokens) if t not in self._df]
+        known = {t: self._df.get(t) for t in dict.fromkeys(tokens)}
+        missing = [t for t, row in known.items() if row is None]
         if missing:
-            rows = self._call("query", self.collection("terms"), ids=missing,
+            # A filter with escaped literals, not ids=: pymilvus writes string ids into the
+            # expression unescaped, so a word like "i'm" broke the query.
+            rows = self._call("query", self.collection("terms"), filter=f"id in {_escape(missing)}",
                               output_fields=["token", "windows", "pairs", "documents"])
             found = {row["token"]: row for row in rows}
             if len(self._df) > 200_000:
                 self._df.clear()
             for token in missing:
-                self._df[token] = found.get(token, {"windows": 0, "pairs": 0, "documents": 0})
-        return {t: self._df[t] for t in tokens}
+                known[token] = self._df[token] = found.get(token, {"windows": 0, "pairs": 0, "documents": 0})
+        # From ``known``: another request may clear the shared dict meanwhile.
+        return {t: known[t] for t in tokens}
 
     def _bm25(self, part: str, tokens: Sequence[str], rows: list[list[str]], lengths: Sequence[int]) -> np.ndarray:
         return bm25_token_scores(tokens, rows, lengths, self._frequencies(tokens), part, self.stats[part])
