@@ -37,7 +37,7 @@ from qa.chunking import Chunk, chunk_transcript, clean_for_model, window_spans
 from qa import vectors as vector_index
 from qa.lexical import LexicalIndex, TokenStore, tokenize
 from qa.ranking import Filters
-from qa.store import LEXICAL_PARTS, WindowRows
+from qa.store import LEXICAL_PARTS, Catalogue, WindowRows
 from qa.transcripts import Skipped, Transcript, Turn, load_folder
 
 FORMAT_VERSION = 2
@@ -78,7 +78,7 @@ def pipeline_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-class Index:
+class Index(Catalogue):
     """A loaded index: documents by id, chunks by row, windows, vectors and the BM25 indexes.
 
     It is the embedded store of ``qa.store``: the candidates and rows the ranker reads.
@@ -101,11 +101,8 @@ class Index:
         self.windows = windows
         self.vectors = vectors
         self.lexical = lexical
-        self.doc_ids = list(documents)
-        self.doc_number = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
-        self.speakers = sorted({c.speaker for c in chunks if c.speaker}, key=str.casefold)
-        self.speaker_by_key = {s.casefold(): s for s in self.speakers}
-        self.dates = sorted(d.date for d in documents.values() if d.date)
+        self._catalogue(list(documents), sorted({c.speaker for c in chunks if c.speaker}, key=str.casefold),
+                        (d.date for d in documents.values()))
         # Per-window and per-chunk columns that filters and the ranker's rows read.
         self.window_chunk = windows[:, 0] if len(windows) else np.zeros(0, dtype=np.int64)
         self.chunk_doc = np.array([self.doc_number[c.doc_id] for c in chunks], dtype=np.int64)
@@ -186,14 +183,6 @@ class Index:
 
     def idf(self, tokens: Sequence[str]) -> dict[str, float]:
         return self.lexical["windows"].idf(tokens)
-
-    @property
-    def model(self) -> str:
-        return str(self.manifest["model"])
-
-    @property
-    def backend(self) -> str:
-        return str(self.manifest.get("backend", "torch"))
 
     def window_span(self, window: int) -> tuple[int, int]:
         return int(self.windows[window, 1]), int(self.windows[window, 2])

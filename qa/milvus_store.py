@@ -44,7 +44,7 @@ from qa import vectors as vector_index
 from qa.chunking import Chunk
 from qa.lexical import tokenize
 from qa.ranking import Filters
-from qa.store import StoreUnavailable, WindowRows
+from qa.store import Catalogue, StoreUnavailable, WindowRows
 from qa.transcripts import Transcript, Turn
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def filter_expression(filters: Filters) -> str:
 # Reading
 
 
-class MilvusStore:
+class MilvusStore(Catalogue):
     """One published generation, read through pymilvus (``qa.store.Store``)."""
 
     def __init__(self, client, uri: str, prefix: str, generation: str, manifest: dict, documents_rows: list[dict]) -> None:
@@ -145,28 +145,17 @@ class MilvusStore:
         self.directory = None
         self.stats = manifest["statistics"]
         documents_rows = sorted(documents_rows, key=lambda row: row["number"])
-        self.doc_ids = [row["doc_id"] for row in documents_rows]
-        self.doc_number = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
+        self._catalogue([row["doc_id"] for row in documents_rows], list(manifest["speakers"]),
+                        (row["date"] for row in documents_rows))
         self._doc_rows = {row["doc_id"]: row for row in documents_rows}
         self._profiles = [row["tokens"].split(" ") if row["tokens"] else [""] for row in documents_rows]
         self._profile_sets = [frozenset(t for t in tokens if t) for tokens in self._profiles]
-        self.speakers = list(manifest["speakers"])
-        self.speaker_by_key = {s.casefold(): s for s in self.speakers}
-        self.dates = sorted(row["date"] for row in documents_rows if row["date"])
         self.documents = _Documents(self)
         self.chunks = _Chunks(self)
         self._windows: OrderedDict[int, dict] = OrderedDict()
         self._chunk_rows: OrderedDict[int, dict] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._df: dict[str, dict] = {}
-
-    @property
-    def model(self) -> str:
-        return str(self.manifest["model"])
-
-    @property
-    def backend(self) -> str:
-        return str(self.manifest.get("backend", "torch"))
 
     def collection(self, kind: str) -> str:
         return _name(self.prefix, kind, self.generation)

@@ -102,6 +102,28 @@ class Store(Protocol):
         ...
 
 
+class Catalogue:
+    """What both stores derive the same way from their manifest and their list of briefings."""
+
+    manifest: dict
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest["model"])
+
+    @property
+    def backend(self) -> str:
+        return str(self.manifest.get("backend", "torch"))
+
+    def _catalogue(self, doc_ids: list[str], speakers: list[str], dates) -> None:
+        """Documents by number, speakers by case-folded label, the sorted dates."""
+        self.doc_ids = doc_ids
+        self.doc_number = {doc_id: i for i, doc_id in enumerate(doc_ids)}
+        self.speakers = speakers
+        self.speaker_by_key = {s.casefold(): s for s in speakers}
+        self.dates = sorted(d for d in dates if d)
+
+
 def open_store(settings: Settings) -> Store:
     """The store the settings name: the embedded index folder, or a Milvus collection set."""
     if settings.store not in STORES:
