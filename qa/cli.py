@@ -130,6 +130,11 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
         if not source.exists():
             print(f"qa: error: source folder not found: {source}", file=sys.stderr)
             return 2
+    # Checked before anything is built or published, not after.
+    for name, value in (("--milvus-shards", args.milvus_shards), ("--milvus-replicas", args.milvus_replicas)):
+        if value is not None and value < 1:
+            print(f"qa: error: {name} must be at least 1, not {value}", file=sys.stderr)
+            return 2
     if args.from_index is not None:
         if settings.store != "milvus":
             print("qa: error: --from-index publishes to a Milvus store: add --store milvus", file=sys.stderr)
@@ -186,10 +191,6 @@ def publish_to_milvus(folder: Path, settings: Settings, force: bool = False, sha
     if not force and published_digest(uri, prefix) == source_digest(index.manifest):
         print(f"Milvus index {prefix!r} at {uri} is up to date")
         return 0
-    for name, value in (("--milvus-shards", shards), ("--milvus-replicas", replicas)):
-        if value is not None and value < 1:
-            print(f"qa: error: {name} must be at least 1, not {value}", file=sys.stderr)
-            return 2
     report = publish(index, uri, prefix, shards=shards, replicas=replicas)
     print(f"published {report['documents']} documents, {report['chunks']} passages, {report['windows']} windows "
           f"to Milvus index {prefix!r} at {uri} (generation {report['generation']}) in {report['seconds']:.1f} s")

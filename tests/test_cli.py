@@ -106,3 +106,14 @@ def test_index_on_the_gpu(tmp_path):
     result = run_qa("index", "--source", str(SEEDS), "--out", str(tmp_path / "idx"), "--device", "cuda")
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "idx" / "manifest.json").read_text())["backend"] == "torch"
+
+
+@pytest.mark.parametrize("option", ["--milvus-shards", "--milvus-replicas"])
+def test_index_refuses_a_shard_or_replica_count_below_one_before_building(tmp_path, option):
+    out = tmp_path / "index"
+    result = run_qa("index", "--source", str(SEEDS), "--out", str(out), "--store", "milvus",
+                    "--milvus-uri", str(tmp_path / "milvus.db"), option, "0")
+    assert result.returncode == 2
+    assert f"{option} must be at least 1, not 0" in result.stderr
+    # Nothing was built or published.
+    assert not out.exists() and not (tmp_path / "milvus.db").exists()
