@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # The kinds a question can ask for. ``None``: the question asks for an explanation, a policy or
 # a name of no one kind ("what", "why", "which measures"), and no pattern can tell.
@@ -78,6 +79,12 @@ def expected_kind(question: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=64)
+def _asked_words(question: str) -> frozenset[str]:
+    """The question's words as the repeat check compares them (one question, thousands of checks)."""
+    return frozenset(_WORD.findall(question.casefold()))
+
+
 def kind_spans(text: str, kind: str | None, question: str = "") -> list[tuple[int, int]]:
     """Where ``text`` holds words of the given kind that answer, not repeat, the question:
 
@@ -88,7 +95,7 @@ def kind_spans(text: str, kind: str | None, question: str = "") -> list[tuple[in
     """
     if kind is None:
         return []
-    asked = set(_WORD.findall(question.casefold()))
+    asked = _asked_words(question)
     dates = [m.span() for m in _SENTENCE_HAS["date"].finditer(text)] if kind == "number" else []
     spans = []
     for match in _SENTENCE_HAS[kind].finditer(text):
@@ -112,15 +119,17 @@ def has_kind(text: str, kind: str | None, question: str = "") -> bool:
     return bool(kind_spans(text, kind, question))
 
 
-def kind_near(text: str, kind: str | None, topic: frozenset[str], reach: int = 40, question: str = "") -> bool:
+def kind_near(text: str, kind: str | None, topic: frozenset[str], reach: int = 40, question: str = "",
+              spans: list[tuple[int, int]] | None = None) -> bool:
     """Whether words of the kind stand within ``reach`` characters of one of the ``topic`` words
     (stemmed, as ``qa.lexical.tokenize`` gives them): "73 specific support measures" for "how many
-    support measures", rather than any number anywhere in the sentence."""
+    support measures", rather than any number anywhere in the sentence. ``spans``: the text's
+    ``kind_spans`` when the caller has them already."""
     if kind is None or not topic:
         return False
     from qa.lexical import tokenize
 
-    for start, end in kind_spans(text, kind, question):
+    for start, end in kind_spans(text, kind, question) if spans is None else spans:
         around = text[max(0, start - reach) : end + reach]
         if topic.intersection(tokenize(around)):
             return True

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer_types import has_kind, kind_near
+from qa.answer_types import has_kind, kind_near, kind_spans
 from qa.lexical import tokenize
 from qa.query import Query
 from qa.text import sentence_spans, word_count
@@ -190,14 +190,15 @@ def candidates(query: Query, passages: list[PassageView]) -> list[Candidate]:
             span_words = set().union(*(words[i] for i, (s, e) in enumerate(sentences) if s >= span_start and e <= span_end))
             window = _window_of(passage, start)
             text = raw[span_start:span_end]
+            kinds = kind_spans(text, query.kind, query.text)
             features = np.array([
                 share(span_words),
                 share(span_words, passage.occasion),
                 share(set().union(*words[max(0, number - 1) : number + 2])),
                 passage.window_cosines[window],
                 1.0 if window == passage.best_window else 0.0,
-                1.0 if has_kind(text, query.kind, query.text) else 0.0,
-                1.0 if kind_near(text, query.kind, topic, question=query.text) else 0.0,
+                1.0 if kinds else 0.0,
+                1.0 if kind_near(text, query.kind, topic, spans=kinds) else 0.0,
                 best_score - passage.score,
                 1.0 if number == 0 else 0.0,
                 math.log1p(word_count(raw[start:end])),
