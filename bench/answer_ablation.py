@@ -12,7 +12,9 @@ Rows (README.md, "The answer", has the table this prints):
 3. ``model + threshold``: the same, shown only when the calibrated confidence reaches the
    shipped threshold (``qa/answer_model.json``).
 
-Questions are graded as ``qa eval`` grades them (``qa.evaluation.answer_holds``).
+Questions are graded as ``qa eval`` grades them (``qa.evaluation.answer_holds``). Then the
+calibration of the shipped model on the questions it was not fitted on (dev, check, hard): how
+often answers in each band of confidence were right.
 """
 
 from __future__ import annotations
@@ -48,9 +50,14 @@ def main() -> int:
     from qa import answering
     from qa.api import load_searcher
     from qa.evaluation import abstention, evaluate, load_offtopic, load_questions, summarise
+    from qa.index import IndexLoadError
     from qa.settings import Settings
 
-    searcher = load_searcher(Settings(index_dir=args.index))
+    try:
+        searcher = load_searcher(Settings(index_dir=args.index))
+    except IndexLoadError as error:
+        print(f"answer_ablation: error: {error}", file=sys.stderr)
+        return 2
     shipped = answering.AnswerModel.load()
     rows = (
         ("overlap rule", answering.AnswerModel.by_overlap()),
@@ -73,6 +80,15 @@ def main() -> int:
             cells.append(f"{abstention(searcher, asked)['abstention']:.2f}")
         print(" | ".join(cells))
     print("cells: answer precision / coverage; off-topic columns: abstention")
+
+    searcher.answer_model = shipped
+    unfitted = [o for name, gold in questions if "fit" not in name for o in evaluate(searcher, gold)]
+    print(f"\ncalibration on the {len(unfitted)} questions not fitted on: confidence band, answers, right")
+    for low, high in ((0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 0.9), (0.9, 1.01)):
+        band = [o for o in unfitted if low <= o.confidence < high]
+        right = sum(o.answer_right for o in band)
+        share = f"{right / len(band):.2f}" if band else "-"
+        print(f"{low:.1f}-{min(high, 1.0):.1f}  {len(band):3d}  {share}")
     return 0
 
 
