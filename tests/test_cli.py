@@ -32,7 +32,7 @@ def test_ask_json_prints_exactly_the_api_json(store_args, client):
 
 
 def test_ask_prints_readable_citations(store_args):
-    result = run_qa("ask", "How many support measures did the SME initiative introduce?", "-k", "2", *store_args)
+    result = run_qa("ask", "How many specific support measures did the SME service initiative introduce?", "-k", "2", *store_args)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Answer: ")
     assert "73 specific support measures" in result.stdout.splitlines()[0]
