@@ -37,7 +37,7 @@ from qa.chunking import Chunk, chunk_transcript, clean_for_model, window_spans
 from qa import vectors as vector_index
 from qa.lexical import LexicalIndex, TokenStore, tokenize
 from qa.ranking import Filters
-from qa.store import LEXICAL_PARTS, Catalogue, WindowRows
+from qa.store import LEXICAL_PARTS, Catalogue, PassageTable, WindowRows
 from qa.transcripts import Skipped, Transcript, Turn, load_folder
 
 FORMAT_VERSION = 2
@@ -186,6 +186,16 @@ class Index(Catalogue):
 
     def window_span(self, window: int) -> tuple[int, int]:
         return int(self.windows[window, 1]), int(self.windows[window, 2])
+
+    def passage_table(self) -> PassageTable:
+        counts = np.bincount(self.window_chunk, minlength=len(self.chunks)).astype(np.int64)
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if len(counts) else counts
+        return PassageTable(self.chunks, self.chunk_doc, first, counts, list(self.doc_dates))
+
+    def dense_scan(self, query_vector: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+        query = np.ascontiguousarray(np.asarray(query_vector).reshape(1, -1), dtype=np.float32)
+        _, cosines, ids = self.vectors.range_search(query, float(floor), params=vector_index.search_params(self.vectors))
+        return self.window_chunk[ids.astype(np.int64)], cosines.astype(np.float32)
 
     @classmethod
     def load(cls, directory: Path, model: str | None = None) -> Index:

@@ -44,7 +44,7 @@ from qa import vectors as vector_index
 from qa.chunking import Chunk
 from qa.lexical import tokenize
 from qa.ranking import Filters
-from qa.store import Catalogue, StoreUnavailable, WindowRows
+from qa.store import Catalogue, PassageTable, StoreUnavailable, WindowRows
 from qa.transcripts import Transcript, Turn
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ _BATCH = 1000
 _K1, _B = 1.2, 0.75  # bm25s's defaults, as the embedded store builds them
 TIMEOUT = 10.0  # seconds: a store call that takes longer is "unavailable"
 _ROW_CACHE = 20_000  # rows of each kind kept: a generation never changes
+_SCAN_LIMIT = 16_384  # the most hits one Milvus search returns (dense_scan)
 
 
 def check_prefix(prefix: str) -> str:
@@ -156,6 +157,7 @@ class MilvusStore(Catalogue):
         self._chunk_rows: OrderedDict[int, dict] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._df: dict[str, dict] = {}
+        self._passage_table: PassageTable | None = None
 
     def collection(self, kind: str) -> str:
         return _name(self.prefix, kind, self.generation)
@@ -396,6 +398,47 @@ class MilvusStore(Catalogue):
     def chunk(self, row: int) -> Chunk:
         record = self._chunk_rows_of([int(row)])[0]
         return Chunk(**json.loads(record["chunk"]))
+
+    # -- whole-archive scans ---------------------------------------------------------------------
+
+    def passage_table(self) -> PassageTable:
+        """Every passage, read once in pages of 10,000 rows and kept for this generation: correct,
+        but the replica then holds all passages' text (about the size of the transcripts)."""
+        with self._cache_lock:
+            table = self._passage_table
+        if table is not None:
+            return table
+        count = int(self.manifest["chunk_count"])
+        records: list[dict] = []
+        for first in range(0, count, 10_000):
+            records += self._call("query", self.collection("chunks"), filter=f"id >= {first} and id < {first + 10_000}",
+                                  output_fields=["id", "doc", "chunk", "first_window", "window_count"])
+        records.sort(key=lambda record: record["id"])
+        if len(records) != count:
+            raise StoreUnavailable(f"the Milvus index {self.prefix!r} returned {len(records)} of {count} passages")
+        table = PassageTable(
+            chunks=[Chunk(**json.loads(record["chunk"])) for record in records],
+            docs=np.array([record["doc"] for record in records], dtype=np.int64),
+            first_window=np.array([record["first_window"] for record in records], dtype=np.int64),
+            window_count=np.array([record["window_count"] for record in records], dtype=np.int64),
+            doc_dates=[self._doc_rows[doc_id]["date"] or None for doc_id in self.doc_ids],
+        )
+        with self._cache_lock:
+            self._passage_table = table
+        return table
+
+    def dense_scan(self, query_vector: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+        """A range search (cosine >= floor). Milvus returns at most 16,384 windows a search: a question
+        close to more windows than that is cut there (the closest kept)."""
+        hits = self._call(
+            "search", self.collection("windows"), data=[np.asarray(query_vector, dtype=np.float32).tolist()],
+            anns_field="vector", limit=_SCAN_LIMIT, output_fields=["chunk"],
+            search_params={"metric_type": "IP", "params": {"radius": float(floor), "range_filter": 1.01,
+                                                             "ef": _SCAN_LIMIT}},
+        )
+        kept = [(hit["entity"]["chunk"], hit["distance"]) for hit in hits[0] if hit["distance"] >= floor]
+        return (np.array([chunk for chunk, _ in kept], dtype=np.int64),
+                np.array([cosine for _, cosine in kept], dtype=np.float32))
 
 
 class _Documents(Mapping):

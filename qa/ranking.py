@@ -149,6 +149,17 @@ class Ranker:
         signals = self.signals(query, filters)
         if signals is None:
             return Ranking([], 0.0, 0)
+        return Ranking(self.passages_of(signals, k), float(signals.dense.max()), len(signals.candidates))
+
+    def rank_windows(self, query: Query, candidates: np.ndarray) -> list[Ranked]:
+        """Every passage of the given windows, best first, scored on those windows alone (the
+        relevance order of a whole-archive match set)."""
+        if len(candidates) == 0:
+            return []
+        return self.passages_of(self.signals_at(query, np.unique(candidates.astype(np.int64))), len(candidates))
+
+    def passages_of(self, signals: Signals, k: int) -> list[Ranked]:
+        """The best ``k`` passages of the candidate windows, each scored as its best window."""
         fused = self.fuse(signals)
         best_document = float(signals.document.max())
         # A passage scores as its best window.
@@ -165,7 +176,7 @@ class Ranker:
                                  bool(signals.document[position] >= best_document > 0)))
             if len(ranked) == k:
                 break
-        return Ranking(ranked, float(signals.dense.max()), len(signals.candidates))
+        return ranked
 
     def signals(self, query: Query, filters: Filters = Filters()) -> Signals | None:
         """The candidate windows for a question and each signal's raw value on them (None: no window allowed)."""

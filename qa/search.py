@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
 
-from qa import answering
+from qa import answering, syntax
+from qa.matching import MATCH_FLOOR, Archive, Timeline, match_rows, phrase_marks
 from qa.query import Query
 from qa.ranking import Filters, Ranked, Ranker, Ranking
 from qa.store import Store
@@ -82,6 +84,15 @@ class Answer:
     # evaluation and calibration.
     proposed: AnswerSentence | None = None
     confidence: float = 0.0
+    # Paging and the query syntax (qa.syntax): how many passages match across the archive (None
+    # for a plain question ranked by meaning, whose passages are the closest, not a match set),
+    # where this page starts, where the next one does (None: the last page), the order, and the
+    # query as read.
+    total: int | None = None
+    offset: int = 0
+    next_offset: int | None = None
+    sort: str = "relevance"
+    parsed: syntax.Parsed | None = None
 
 
 @dataclass(frozen=True)
@@ -110,16 +121,63 @@ def default_answer_model() -> answering.AnswerModel:
     return answering.AnswerModel.by_overlap()
 
 
-def _withheld_reason(confidence: float, threshold: float, ranking: Ranking) -> str:
-    if ranking.passages and ranking.passages[0].cosine < WEAK_MATCH:
+def _withheld_reason(confidence: float, threshold: float, ranked: list[Ranked]) -> str:
+    if ranked and ranked[0].cosine < WEAK_MATCH:
         return (
             "No passage clearly answers this question: the closest passages are listed, but they match "
-            f"it only weakly (similarity {ranking.passages[0].cosine:.2f})."
+            f"it only weakly (similarity {ranked[0].cosine:.2f})."
         )
     return (
         f"No sentence answers this question with enough confidence ({confidence:.2f}, below "
         f"{threshold:.2f}): read the passages below, which may hold the answer."
     )
+
+
+SORTS = ("relevance", "newest", "oldest")
+MAX_OFFSET = 100_000
+
+
+def check_paging(sort: str, offset: int) -> None:
+    if sort not in SORTS:
+        raise QuestionError(f"sort must be one of {', '.join(SORTS)}, not {str(sort)[:40]!r}", "sort")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise QuestionError(f"offset must be a whole number from 0 to {MAX_OFFSET}", "offset")
+
+
+def resolve_speaker(index: Store, value: str) -> tuple[str | None, str | None]:
+    """The speaker label that ``speaker:value`` names (a label, or words of exactly one label), or a note why none."""
+    label = index.speaker_by_key.get(" ".join(value.split()).casefold())
+    if label:
+        return label, None
+    words = set(syntax.normalise(value).split())
+    named = [s for s in index.speakers if words and words <= set(syntax.normalise(s).split())]
+    if len(named) == 1:
+        return named[0], None
+    if named:
+        shown = ", ".join(named[:5]) + (", ..." if len(named) > 5 else "")
+        return None, f"speaker:{value[:40]} names several speakers ({shown}): write one in quotes, e.g. speaker:\"{named[0]}\""
+    return None, f"no speaker is called {value[:40]!r}: speaker:{value[:40]} was read as words"
+
+
+def apply_syntax(index: Store, parsed: syntax.Parsed, filters: Filters) -> tuple[syntax.Parsed, Filters]:
+    """The filters with what the query sets (its speaker wins; both date limits hold); an unknown speaker is read as words."""
+    from dataclasses import replace
+
+    speaker = filters.speaker
+    notes = list(parsed.notes)
+    if parsed.speaker:
+        label, note = resolve_speaker(index, parsed.speaker)
+        if label:
+            speaker = label
+        else:
+            notes.append(note)
+            literal = f"speaker:{parsed.speaker}"
+            parsed = replace(parsed, text=f"{parsed.text} {literal}".strip(), speaker=None)
+    # Both date limits hold (a timeline bar's month within the query's after:/before:).
+    low = max(d for d in (parsed.date_from, filters.date_from) if d) if parsed.date_from or filters.date_from else None
+    high = min(d for d in (parsed.date_to, filters.date_to) if d) if parsed.date_to or filters.date_to else None
+    filters = Filters(speaker, low, high, filters.doc_id)
+    return replace(parsed, notes=tuple(notes)), filters
 
 
 def validate(question: str, k: int, max_chars: int = 1000, max_k: int = 50) -> str:
@@ -176,22 +234,101 @@ class Searcher:
         self.max_chars = max_chars
         self.max_k = max_k
         self.answer_model = answer_model or default_answer_model()
+        self.match_floor = MATCH_FLOOR
+        self._archive: Archive | None = None
+        self._archive_lock = threading.Lock()
 
     def query(self, question: str) -> Query:
         """The question analysed once, for the ranking, the answer and the highlights."""
         return Query.of(question, self.encoder.encode([question])[0], self.index.idf)
 
-    def ask(self, question: str, k: int = 5, filters: Filters | None = None) -> Answer:
+    def archive(self) -> Archive:
+        """The store's passages for the whole-archive scans, read once (the first scan waits for it)."""
+        if self._archive is None:
+            with self._archive_lock:
+                if self._archive is None:
+                    self._archive = Archive(self.index.passage_table(), self.index.doc_number)
+        return self._archive
+
+    def ask(self, question: str, k: int = 5, filters: Filters | None = None, sort: str = "relevance",
+            offset: int = 0) -> Answer:
         began = time.perf_counter()
         question = validate(question, k, self.max_chars, self.max_k)
+        check_paging(sort, offset)
+        parsed = syntax.parse(question)
+        if parsed.has_syntax or sort != "relevance":
+            return self.search(question, parsed, k, filters or Filters(), sort, offset, began)
         filters = check_filters(self.index, filters or Filters())
         query = self.query(question)
-        ranking = self.ranker.rank(query, max(k, answering.ANSWER_PASSAGES), filters)
+        # One passage more than the page, to tell whether there is a next page.
+        ranking = self.ranker.rank(query, max(offset + k + 1, answering.ANSWER_PASSAGES), filters)
         passages = tuple(
             self.passage(ranked.row, ranked.score, rank, ranked.window, query.idf)
-            for rank, ranked in enumerate(ranking.passages[:k], start=1)
+            for rank, ranked in enumerate(ranking.passages[offset : offset + k], start=offset + 1)
         )
-        choice = self.choose_answer(query, ranking.passages)
+        next_offset = offset + k if len(ranking.passages) > offset + k else None
+        answer = self.answer(question, query, ranking.passages, filters, began)
+        return replace(answer, passages=passages, offset=offset, next_offset=next_offset, parsed=parsed)
+
+    def matches(self, question: str, filters: Filters | None = None) -> tuple[syntax.Parsed, Filters, Query | None, np.ndarray, np.ndarray | None]:
+        """The query read, its filters, its ranking query, and the rows of every passage it matches
+        across the archive (row order) with each row's best cosine when matched by meaning."""
+        parsed, filters = apply_syntax(self.index, syntax.parse(question), filters or Filters())
+        filters = check_filters(self.index, filters)
+        text = parsed.ranking_text
+        query = self.query(text) if text.strip() else None
+        rows, best = match_rows(self.archive(), self.index, parsed, filters,
+                                query.vector if query is not None else None, self.match_floor)
+        return parsed, filters, query, rows, best
+
+    def timeline(self, question: str, filters: Filters | None = None) -> tuple[syntax.Parsed, Filters, Timeline]:
+        question = validate(question, 1, self.max_chars, self.max_k)
+        parsed, filters, _, rows, _ = self.matches(question, filters)
+        return parsed, filters, self.archive().timeline(rows, filters, self.index.dates)
+
+    def ordered_matches(self, question: str, filters: Filters | None, sort: str) -> tuple:
+        """Every match in the order asked: (parsed, filters, query, ranked) where ``ranked`` is a list
+        of Ranked (relevance) or of rows with their cosine (date orders)."""
+        parsed, filters, query, rows, best = self.matches(question, filters)
+        archive = self.archive()
+        if sort == "relevance" and query is not None:
+            return parsed, filters, query, self.ranker.rank_windows(query, archive.windows_of(rows))
+        ordered = archive.chronological(rows, newest=sort != "oldest")
+        return parsed, filters, query, [
+            (int(row), float(best[row]) if best is not None else None) for row in ordered.tolist()]
+
+    def search(self, question: str, parsed: syntax.Parsed, k: int, filters: Filters, sort: str, offset: int,
+               began: float) -> Answer:
+        """A query with syntax or a date order: the page ``offset:offset+k`` of every passage it matches."""
+        parsed, filters, query, ordered = self.ordered_matches(question, filters, sort)
+        total = len(ordered)
+        page = ordered[offset : offset + k]
+        idf = query.idf if query is not None else {}
+        passages = []
+        for rank, item in enumerate(page, start=offset + 1):
+            if isinstance(item, Ranked):
+                row, score, window = item.row, item.score, item.window
+            else:
+                row, cosine = item
+                window = int(self.archive().table.first_window[row])
+                score = round(cosine, 4) if cosine is not None else 0.0
+            passages.append(self.passage(row, score, rank, window, idf, parsed.phrases))
+        next_offset = offset + k if total > offset + k else None
+        if sort == "relevance" and query is not None:
+            answer = self.answer(question, query, ordered, filters, began)
+            if not total:
+                answer = replace(answer, reason="No passage matches this query.")
+        else:
+            reason = ("No passage matches this query." if not total else
+                      f"Listed by date ({sort} first): no answer is picked in a date order."
+                      if sort != "relevance" else "Listed by date: the query has no words to rank by.")
+            answer = Answer(question=question, passages=(), took_ms=0.0, answered=False, reason=reason, filters=filters)
+        return replace(answer, passages=tuple(passages), took_ms=round((time.perf_counter() - began) * 1000, 2),
+                       total=total, offset=offset, next_offset=next_offset, sort=sort, parsed=parsed)
+
+    def answer(self, question: str, query: Query, ranked: list[Ranked], filters: Filters, began: float) -> Answer:
+        """The answer chosen from the best passages (``ranked``); passages are filled in by the caller."""
+        choice = self.choose_answer(query, ranked)
         proposed = None
         if choice is None:
             answered, confidence = False, 0.0
@@ -206,10 +343,10 @@ class Searcher:
             )
             confidence = choice.confidence
             answered = confidence >= self.answer_model.threshold
-            reason = None if answered else _withheld_reason(confidence, self.answer_model.threshold, ranking)
+            reason = None if answered else _withheld_reason(confidence, self.answer_model.threshold, ranked)
         return Answer(
             question=question,
-            passages=passages,
+            passages=(),
             took_ms=round((time.perf_counter() - began) * 1000, 2),
             answered=answered,
             reason=reason,
@@ -274,10 +411,13 @@ class Searcher:
             end=chunk.end if end is None else end,
         )
 
-    def passage(self, row: int, score: float, rank: int, window: int, query_idf: dict[str, float]) -> Passage:
+    def passage(self, row: int, score: float, rank: int, window: int, query_idf: dict[str, float],
+                phrases: tuple[str, ...] = ()) -> Passage:
         chunk = self.index.chunks[row]
         raw = self.index.documents[chunk.doc_id].raw
-        marks = answering.highlights(raw, self.index.window_span(window), query_idf)
+        # A phrase query marks the phrase where it stands; a question, the sentences that answer it.
+        marks = (phrase_marks(raw, chunk.start, chunk.end, phrases) if phrases
+                 else answering.highlights(raw, self.index.window_span(window), query_idf) if query_idf else [])
         # The text is recomputed from the stored raw file, so it is the cited slice by construction.
         return Passage(
             rank=rank,

@@ -40,6 +40,17 @@ class WindowRows:
     vectors: np.ndarray  # (windows, dimension) unit vectors, float32
 
 
+@dataclass(frozen=True)
+class PassageTable:
+    """Every passage of the store, by row, for the whole-archive scans (phrases, counts, date order)."""
+
+    chunks: Sequence[Chunk]  # every passage, by row (its text is raw[start:end], whitespace collapsed)
+    docs: np.ndarray  # document number of each passage
+    first_window: np.ndarray  # each passage's first window; its windows are consecutive
+    window_count: np.ndarray
+    doc_dates: list[str | None]  # each document's ISO date, by document number
+
+
 class StoreUnavailable(RuntimeError):
     """The store (a Milvus server) cannot be reached or did not answer in time."""
 
@@ -99,6 +110,14 @@ class Store(Protocol):
 
     def check(self) -> None:
         """Raise ``StoreUnavailable`` when the store cannot answer now (for /readyz)."""
+        ...
+
+    def passage_table(self) -> PassageTable:
+        """Every passage with its document, windows and date (read once per store; the scans keep it)."""
+        ...
+
+    def dense_scan(self, query_vector: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+        """Every window whose cosine to the question is at least ``floor``: (its passage row, its cosine)."""
         ...
 
 
