@@ -7,15 +7,16 @@ the request body limit, ``qa.body_limit``.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from qa import __version__
@@ -23,7 +24,9 @@ from qa.body_limit import BodyLimit
 from qa.pages import find_document, mount_pages
 from qa.ranking import Filters
 from qa.reloader import Reloader, _return_large_blocks_to_the_system, load_searcher
-from qa.search import Answer, QuestionError, Searcher
+from qa import export, syntax
+from qa.matching import MATCH_FLOOR, Timeline
+from qa.search import MAX_OFFSET, Answer, QuestionError, Searcher
 from qa.settings import Settings
 from qa.store import StoreUnavailable
 
@@ -49,13 +52,28 @@ DOCS_CSP = (
 # ---------------------------------------------------------------------------------------------
 # The JSON contract
 
+SYNTAX_HELP = (
+    "A question in plain English, optionally with search syntax: `\"exact phrase\"` keeps only passages holding "
+    "those words in that order (case, punctuation and line breaks ignored; curly or straight quotes), `-word` and "
+    "`-\"phrase\"` drop passages holding them, `speaker:Kirby` (or `speaker:\"Mr. Kirby\"`), `after:2023-06-01` and "
+    "`before:2024-01-01` (inclusive; `after:2023`, `before:2023-06` too) set the filters and win over the "
+    "parameters. Anything else, an unclosed quote or an unknown `word:` included, is read as words."
+)
+Sort = Literal["relevance", "newest", "oldest"]
+SORT_HELP = ("relevance (default), or newest / oldest: every matching passage in date order (undated last), "
+             "each briefing's passages in reading order.")
+OFFSET_HELP = "Skip this many passages (paging: the next page starts at `next_offset`)."
+
 
 class AskRequest(BaseModel):
     question: str = Field(
-        ..., max_length=MAX_QUESTION_CHARS, description="The question, in plain English.",
-        examples=["How many support measures did the SME service initiative introduce?"],
+        ..., max_length=MAX_QUESTION_CHARS, description=SYNTAX_HELP,
+        examples=["How many support measures did the SME service initiative introduce?",
+                  '"wolf warrior" -diplomacy after:2021-01-01'],
     )
     k: int = Field(5, ge=1, le=MAX_K, description="How many passages to return.")
+    sort: Sort = Field("relevance", description=SORT_HELP)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description=OFFSET_HELP)
     speaker: str | None = Field(None, max_length=200, description="Only passages by this speaker (GET /api/speakers).")
     date_from: date | None = Field(None, description="Only briefings on or after this date (YYYY-MM-DD).")
     date_to: date | None = Field(None, description="Only briefings on or before this date (YYYY-MM-DD).")
@@ -116,6 +134,21 @@ class AnswerOut(BaseModel):
                               "with known answers; answers below the threshold are not shown.")
 
 
+class QueryOut(BaseModel):
+    """The query as read by the syntax parser."""
+
+    text: str = Field(description="The words passages are ranked by (syntax removed).")
+    phrases: list[str] = Field(description="Exact phrases every match holds (normalised: lower case, words only).")
+    excluded: list[str] = Field(description="Words and phrases no match holds (normalised).")
+    speaker: str | None = Field(description="The speaker filter in force.")
+    date_from: str | None
+    date_to: str | None
+    matched_by: Literal["phrase", "meaning", "filters"] = Field(
+        description="How a passage is counted as a match: it holds the phrases; or its best window's cosine to the "
+        f"words is at least the floor ({MATCH_FLOOR}); or (no words) the filters allow it.")
+    notes: list[str] = Field(description="What was read literally, and why.")
+
+
 class AskResponse(BaseModel):
     question: str
     answered: bool = Field(description="False when no answer is confident enough to show: `answer` is then null "
@@ -123,6 +156,33 @@ class AskResponse(BaseModel):
     reason: str | None = Field(None, description="Why no answer is shown.")
     answer: AnswerOut | None = None
     passages: list[PassageOut]
+    took_ms: float
+    total: int | None = Field(None, description="How many passages match across the whole archive; null for a plain "
+                              "question in relevance order, whose passages are the closest ones, not a counted set.")
+    offset: int = Field(0, description="Where this page starts.")
+    next_offset: int | None = Field(None, description="The offset of the next page; null on the last one.")
+    sort: Sort = "relevance"
+    query: QueryOut | None = None
+
+
+class BucketOut(BaseModel):
+    period: str = Field(description="The month (YYYY-MM) or year (YYYY).")
+    date_from: str
+    date_to: str
+    passages: int = Field(description="Matching passages in briefings of this period.")
+    briefings: int = Field(description="Briefings with at least one matching passage.")
+
+
+class TimelineResponse(BaseModel):
+    question: str
+    query: QueryOut
+    unit: Literal["month", "year"] = Field(description="Months, or years when the dates span over 60 months.")
+    passages: int = Field(description="Every matching passage across the archive, undated ones included.")
+    briefings: int
+    undated_passages: int = Field(description="Matches in briefings without a date (in no bucket).")
+    undated_briefings: int
+    buckets: list[BucketOut] = Field(description="Every period from the first to the last briefing date within "
+                                     "the date filters, empty ones included.")
     took_ms: float
 
 
@@ -185,6 +245,15 @@ def readiness(searcher: Searcher | None) -> JSONResponse:
     return JSONResponse({"status": "ready", "store": store, "detail": None})
 
 
+def query_json(parsed: syntax.Parsed | None, filters: Filters) -> QueryOut | None:
+    if parsed is None:
+        return None
+    matched_by = "phrase" if parsed.phrases else "meaning" if parsed.ranking_text.strip() else "filters"
+    return QueryOut(text=parsed.text, phrases=list(parsed.phrases), excluded=list(parsed.excluded),
+                    speaker=filters.speaker, date_from=filters.date_from, date_to=filters.date_to,
+                    matched_by=matched_by, notes=list(parsed.notes))
+
+
 def answer_json(answer: Answer) -> dict:
     """The API's JSON for an answer; the CLI prints exactly this too."""
     return AskResponse(
@@ -194,6 +263,18 @@ def answer_json(answer: Answer) -> dict:
         answer=AnswerOut(**asdict(answer.answer)) if answer.answer else None,
         passages=[PassageOut(**asdict(p)) for p in answer.passages],
         took_ms=answer.took_ms,
+        total=answer.total, offset=answer.offset, next_offset=answer.next_offset, sort=answer.sort,
+        query=query_json(answer.parsed, answer.filters),
+    ).model_dump(mode="json")
+
+
+def timeline_json(question: str, parsed: syntax.Parsed, filters: Filters, timeline: Timeline, took_ms: float) -> dict:
+    """The API's JSON for a timeline; ``qa timeline --json`` prints exactly this too."""
+    return TimelineResponse(
+        question=question, query=query_json(parsed, filters), unit=timeline.unit, passages=timeline.passages,
+        briefings=timeline.briefings, undated_passages=timeline.undated_passages,
+        undated_briefings=timeline.undated_briefings, buckets=[BucketOut(**asdict(b)) for b in timeline.buckets],
+        took_ms=took_ms,
     ).model_dump(mode="json")
 
 
@@ -287,26 +368,82 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
         },
     )
     def ask_post(body: AskRequest) -> dict:
-        """Ask a question; returns the top ``k`` passages with citations, highlights and the answer."""
-        return answer_json(_ask(current(), body.question, body.k, body.filters(), "body"))
+        """Ask a question; returns the top ``k`` passages with citations, highlights and the answer.
+
+        The question may carry search syntax (`"exact phrase"`, `-word`, `-"phrase"`, `speaker:`, `after:`,
+        `before:`); `sort` orders the matching passages by date; `offset` pages through them to the end.
+        """
+        return answer_json(_ask(current(), body.question, body.k, body.filters(), "body", body.sort, body.offset))
 
     @app.get("/api/ask", response_model=AskResponse, tags=["ask"])
     def ask_get(
-        q: Annotated[str, Query(max_length=MAX_QUESTION_CHARS, description="The question.")],
+        q: Annotated[str, Query(max_length=MAX_QUESTION_CHARS, description=SYNTAX_HELP)],
         k: Annotated[int, Query(ge=1, le=MAX_K, description="How many passages.")] = 5,
         speaker: Annotated[str | None, Query(max_length=200)] = None,
         date_from: Annotated[date | None, Query()] = None,
         date_to: Annotated[date | None, Query()] = None,
         doc_id: Annotated[str | None, Query(max_length=200)] = None,
+        sort: Annotated[Sort, Query(description=SORT_HELP)] = "relevance",
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=OFFSET_HELP)] = 0,
     ) -> dict:
         """The same as ``POST /api/ask``, with the question and filters in the query string."""
         if not q.strip():
             raise _invalid("query", "q", q, "question must not be empty or only whitespace")
-        filters = Filters(
-            speaker or None, date_from.isoformat() if date_from else None,
-            date_to.isoformat() if date_to else None, doc_id or None,
+        filters = _filters(speaker, date_from, date_to, doc_id)
+        return answer_json(_ask(current(), q, k, filters, "query", sort, offset))
+
+    @app.get("/api/timeline", response_model=TimelineResponse, tags=["ask"])
+    def timeline(
+        q: Annotated[str, Query(max_length=MAX_QUESTION_CHARS, description=SYNTAX_HELP)],
+        speaker: Annotated[str | None, Query(max_length=200)] = None,
+        date_from: Annotated[date | None, Query()] = None,
+        date_to: Annotated[date | None, Query()] = None,
+        doc_id: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> dict:
+        """How often and when: the passages and briefings that match, per month (per year over a long span),
+        across the whole archive. A phrase matches exactly; a question without one matches a passage whose best
+        window's cosine clears the floor (`query.matched_by` says which)."""
+        if not q.strip():
+            raise _invalid("query", "q", q, "question must not be empty or only whitespace")
+        began = time.perf_counter()
+        filters = _filters(speaker, date_from, date_to, doc_id)
+        try:
+            parsed, filters, counted = current().timeline(q, filters)
+        except QuestionError as error:
+            raise _invalid("query", "q" if error.field == "question" else error.field, q, str(error)) from None
+        return timeline_json(q, parsed, filters, counted, round((time.perf_counter() - began) * 1000, 2))
+
+    @app.get(
+        "/api/export", tags=["ask"],
+        responses={200: {"description": "Every match with its citation, as CSV (a header row, then one row per "
+                         "passage) or JSON lines (one object per passage: n, text, citation)",
+                         "content": {"text/csv": {"schema": {"type": "string"}},
+                                     "application/x-ndjson": {"schema": {"type": "string"}}}}},
+    )
+    def export_matches(
+        q: Annotated[str, Query(max_length=MAX_QUESTION_CHARS, description=SYNTAX_HELP)],
+        format: Annotated[Literal["csv", "jsonl"], Query(description="csv or jsonl (JSON lines).")] = "csv",
+        sort: Annotated[Sort, Query(description=SORT_HELP)] = "oldest",
+        speaker: Annotated[str | None, Query(max_length=200)] = None,
+        date_from: Annotated[date | None, Query()] = None,
+        date_to: Annotated[date | None, Query()] = None,
+        doc_id: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> StreamingResponse:
+        """Every passage the query matches across the archive (not only a page), with its citation; oldest
+        first by default. Made for phrase queries ("every time they said ..."); a question without a phrase
+        exports the passages that clear the relevance floor."""
+        if not q.strip():
+            raise _invalid("query", "q", q, "question must not be empty or only whitespace")
+        searcher_ = current()
+        filters = _filters(speaker, date_from, date_to, doc_id)
+        try:
+            rows = list(export.matches(searcher_, q, filters, sort))
+        except QuestionError as error:
+            raise _invalid("query", "q" if error.field == "question" else error.field, q, str(error)) from None
+        return StreamingResponse(
+            export.render(iter(rows), format), media_type=export.FORMATS[format],
+            headers={"Content-Disposition": f'attachment; filename="matches.{format}"'},
         )
-        return answer_json(_ask(current(), q, k, filters, "query"))
 
     @app.get("/api/speakers", response_model=list[str], tags=["documents"])
     def speakers() -> list[str]:
@@ -337,9 +474,15 @@ def app_from_env() -> FastAPI:
     return create_app(Settings.from_env(), watch=True)
 
 
-def _ask(searcher: Searcher, question: str, k: int, filters: Filters, where: str) -> Answer:
+def _filters(speaker: str | None, date_from: date | None, date_to: date | None, doc_id: str | None) -> Filters:
+    return Filters(speaker or None, date_from.isoformat() if date_from else None,
+                   date_to.isoformat() if date_to else None, doc_id or None)
+
+
+def _ask(searcher: Searcher, question: str, k: int, filters: Filters, where: str, sort: str = "relevance",
+         offset: int = 0) -> Answer:
     try:
-        return searcher.ask(question, k, filters)
+        return searcher.ask(question, k, filters, sort, offset)
     except QuestionError as error:
         field = "q" if where == "query" and error.field == "question" else error.field
         raise _invalid(where, field, getattr(filters, error.field, question), str(error)) from None

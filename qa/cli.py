@@ -64,8 +64,29 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--date-from", metavar="YYYY-MM-DD", help="only briefings on or after this date")
     ask.add_argument("--date-to", metavar="YYYY-MM-DD", help="only briefings on or before this date")
     ask.add_argument("--doc-id", help="only passages of this document")
+    ask.add_argument("--sort", choices=("relevance", "newest", "oldest"), default="relevance",
+                     help="relevance (default), or every matching passage by date, newest or oldest first")
+    ask.add_argument("--offset", type=int, default=0, help="skip this many passages (paging)")
     add_store_options(ask)
     ask.set_defaults(handler=run_ask)
+
+    for name, helptext in (("timeline", "how many passages and briefings match, per month (or year)"),
+                           ("export", "every matching passage with its citation, as CSV or JSON lines")):
+        command = commands.add_parser(name, help=helptext)
+        command.add_argument("question", help='a question or a query: "exact phrase", -word, speaker:, after:, before:')
+        command.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
+        command.add_argument("--speaker", help="only passages by this speaker")
+        command.add_argument("--date-from", metavar="YYYY-MM-DD", help="only briefings on or after this date")
+        command.add_argument("--date-to", metavar="YYYY-MM-DD", help="only briefings on or before this date")
+        command.add_argument("--doc-id", help="only passages of this document")
+        if name == "timeline":
+            command.add_argument("--json", action="store_true", help="print exactly the JSON of GET /api/timeline")
+        else:
+            command.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="csv (default) or jsonl")
+            command.add_argument("--sort", choices=("relevance", "newest", "oldest"), default="oldest",
+                                 help="the order (default oldest first)")
+        add_store_options(command)
+        command.set_defaults(handler=run_timeline if name == "timeline" else run_export)
 
     evaluate = commands.add_parser(
         "eval", help="measure Hit@1, Hit@5, MRR@10 and the answer's precision, coverage and abstention")
@@ -205,14 +226,18 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     try:
         validate(args.question, args.k, settings.max_question_chars, settings.max_k)
         filters = Filters(args.speaker, args.date_from, args.date_to, args.doc_id)
-        answer = load_searcher(settings).ask(args.question, args.k, filters)
+        answer = load_searcher(settings).ask(args.question, args.k, filters, args.sort, args.offset)
     except QuestionError as error:
         print(f"qa: error: {error}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
         return 0
-    if not answer.answered:
+    if answer.total is not None:
+        print(f"{answer.total} passages match; listed by {answer.sort}"
+              + (f", from {answer.offset + 1}" if answer.offset else "")
+              + (f" (next page: --offset {answer.next_offset})" if answer.next_offset is not None else "") + ".\n")
+    if not answer.answered and answer.sort == "relevance" and answer.passages:
         print(f"Not answered. {answer.reason}\nClosest passages:\n")
     elif answer.answer:
         print(f"Answer: {answer.answer.text}\n")
@@ -226,6 +251,52 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
             print(f"   In reply to: {passage.in_reply_to}")
         print(f"   {passage.text}")
         print(f"   {citation.path} [{citation.start}:{citation.end}]\n")
+    return 0
+
+
+def run_timeline(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from qa.api import load_searcher, timeline_json
+    from qa.ranking import Filters
+    from qa.search import QuestionError
+
+    began = time.perf_counter()
+    try:
+        parsed, filters, timeline = load_searcher(settings).timeline(
+            args.question, Filters(args.speaker, args.date_from, args.date_to, args.doc_id))
+    except QuestionError as error:
+        print(f"qa: error: {error}", file=sys.stderr)
+        return 2
+    body = timeline_json(args.question, parsed, filters, timeline, round((time.perf_counter() - began) * 1000, 2))
+    if args.json:
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{body['passages']} passages in {body['briefings']} briefings match ({body['query']['matched_by']}), "
+          f"per {body['unit']}:")
+    widest = max((b["passages"] for b in body["buckets"]), default=0) or 1
+    for bucket in body["buckets"]:
+        print(f"{bucket['period']:>7} {bucket['passages']:5d} {bucket['briefings']:4d} {'#' * round(40 * bucket['passages'] / widest)}")
+    if body["undated_passages"]:
+        print(f"undated {body['undated_passages']:5d} {body['undated_briefings']:4d}")
+    return 0
+
+
+def run_export(args: argparse.Namespace, settings: Settings) -> int:
+    from qa import export
+    from qa.api import load_searcher
+    from qa.ranking import Filters
+    from qa.search import QuestionError, validate
+
+    try:
+        validate(args.question, 1, settings.max_question_chars, settings.max_k)
+        rows = export.matches(load_searcher(settings), args.question,
+                              Filters(args.speaker, args.date_from, args.date_to, args.doc_id), args.sort)
+        for piece in export.render(rows, args.format):
+            sys.stdout.write(piece)
+    except QuestionError as error:
+        print(f"qa: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

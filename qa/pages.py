@@ -17,8 +17,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from qa import syntax
+from qa.matching import MATCH_FLOOR
 from qa.ranking import Filters
-from qa.search import QuestionError, Searcher
+from qa.search import SORTS, QuestionError, Searcher
 
 # The templates and CSS, found the same way from a checkout, an editable install and a wheel.
 WEB_DIR = Path(str(files("qa.web")))
@@ -39,8 +41,8 @@ def mount_pages(app: FastAPI, current: Callable[[], Searcher]) -> None:
             "date_max": index.dates[-1] if index.dates else "",
             "documents": len(index.documents),
             "chunks": len(index.chunks),
-            "q": "", "k": 5, "filters": Filters(),
-            "doc_title": None,
+            "q": "", "k": 5, "filters": Filters(), "sort": "relevance", "offset": 0,
+            "doc_title": None, "syntax_hint": syntax.HINT,
             **values,
         }
 
@@ -51,15 +53,18 @@ def mount_pages(app: FastAPI, current: Callable[[], Searcher]) -> None:
     @app.get("/ask", response_class=HTMLResponse, include_in_schema=False)
     def ask_page(
         request: Request, q: str = "", k: str = "5", speaker: str = "", date_from: str = "",
-        date_to: str = "", doc_id: str = "",
+        date_to: str = "", doc_id: str = "", sort: str = "relevance", offset: str = "0",
     ) -> HTMLResponse:
         filters = Filters(speaker.strip() or None, date_from or None, date_to or None, doc_id or None)
         searcher_ = current()
         doc = searcher_.index.documents.get(doc_id) if doc_id else None
-        context = page_context(q=q, k=k, filters=filters, doc_title=doc.title if doc else None)
+        sort = sort if sort in SORTS else "relevance"
+        context = page_context(q=q, k=k, filters=filters, doc_title=doc.title if doc else None, sort=sort)
         try:
             k_value = int(k) if k.strip().isdigit() else -1
-            answer = searcher_.ask(q, k_value, filters)
+            offset_value = int(offset) if offset.strip().isdigit() and len(offset.strip()) <= 6 else -1
+            answer = searcher_.ask(q, k_value, filters, sort, offset_value)
+            _, _, timeline = searcher_.timeline(q, filters)
         except QuestionError as error:
             return templates.TemplateResponse(
                 request, "results.html", {**context, "error": str(error), "answer": None}, status_code=422,
@@ -69,7 +74,10 @@ def mount_pages(app: FastAPI, current: Callable[[], Searcher]) -> None:
             for passage in answer.passages
         ]
         return templates.TemplateResponse(
-            request, "results.html", {**context, "k": k_value, "error": None, "answer": answer, "rendered": rendered},
+            request, "results.html",
+            {**context, "k": k_value, "offset": offset_value, "error": None, "answer": answer, "rendered": rendered,
+             "chart": _chart(timeline), "timeline": timeline, "floor": MATCH_FLOOR,
+             "links": _page_links(q, k_value, filters, sort, offset_value, answer)},
         )
 
     @app.get("/documents/{doc_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -115,6 +123,45 @@ def _mount_swagger_assets(app: FastAPI) -> None:
         return
     assets = Path(fastapi_offline.__file__).parent / "static"
     app.mount("/swagger", StaticFiles(directory=str(assets)), name="swagger")
+
+
+def _query_string(**values: object) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({name: value for name, value in values.items() if value not in (None, "")})
+
+
+def _page_links(q: str, k: int, filters: Filters, sort: str, offset: int, answer) -> dict:
+    """The URLs of the previous and next pages, of each sort, and of the exports, for this query."""
+    base = {"q": q, "speaker": filters.speaker, "date_from": filters.date_from, "date_to": filters.date_to,
+            "doc_id": filters.doc_id}
+    page = {**base, "k": k if k != 5 else None}
+    return {
+        "previous": f"/ask?{_query_string(**page, sort=sort, offset=max(0, offset - k))}" if offset > 0 else None,
+        "next": f"/ask?{_query_string(**page, sort=sort, offset=answer.next_offset)}"
+        if answer.next_offset is not None else None,
+        "sorts": {name: f"/ask?{_query_string(**page, sort=name)}" for name in SORTS},
+        "csv": f"/api/export?{_query_string(**base, sort=sort if sort != 'relevance' else 'oldest', format='csv')}",
+        "jsonl": f"/api/export?{_query_string(**base, sort=sort if sort != 'relevance' else 'oldest', format='jsonl')}",
+        "bar": lambda bucket: "/ask?" + _query_string(
+            q=q, speaker=filters.speaker, date_from=bucket.date_from, date_to=bucket.date_to, doc_id=filters.doc_id,
+            sort="oldest"),
+    }
+
+
+def _chart(timeline) -> dict | None:
+    """The bars of the timeline chart (SVG user units: one bar 10 wide, the tallest 60 high)."""
+    if not timeline.buckets:
+        return None
+    tallest = max(bucket.passages for bucket in timeline.buckets)
+    bars = []
+    for i, bucket in enumerate(timeline.buckets):
+        height = 60 * bucket.passages / tallest if tallest else 0
+        if bucket.passages and height < 1.5:
+            height = 1.5  # a single match stays visible
+        bars.append({"bucket": bucket, "x": i * 10 + 1, "y": round(64 - height, 2), "height": round(height, 2)})
+    return {"bars": bars, "width": len(bars) * 10, "tallest": tallest,
+            "first": timeline.buckets[0].period, "last": timeline.buckets[-1].period}
 
 
 def _marked_segments(raw: str, passage) -> list[tuple[str, bool]]:

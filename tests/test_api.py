@@ -26,7 +26,11 @@ def test_post_ask_returns_cited_passages(client, raw_by_path):
     response = client.post("/api/ask", json={"question": "How many specific support measures did the SME service initiative introduce?", "k": 5})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"question", "answered", "reason", "answer", "passages", "took_ms"}
+    assert set(body) == {"question", "answered", "reason", "answer", "passages", "took_ms",
+                         "total", "offset", "next_offset", "sort", "query"}
+    # A question without syntax is ranked by meaning as before: not a counted match set.
+    assert body["total"] is None and body["sort"] == "relevance" and body["offset"] == 0
+    assert body["query"]["matched_by"] == "meaning" and body["query"]["phrases"] == []
     assert body["answered"] is True and body["reason"] is None
     assert "73 specific support measures" in body["answer"]["text"]
     assert_citation_invariant(body["answer"], raw_by_path)
