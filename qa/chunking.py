@@ -32,6 +32,8 @@ class Chunk:
     # The question this passage answers, if it is a reply (shortened, whitespace collapsed).
     question_turn: int | None = None
     question: str | None = None
+    # Captions: seconds into the video where the passage begins (None for other formats).
+    t: float | None = None
 
 
 # Stage directions and editorial marks, which carry no content of their own.
@@ -140,6 +142,7 @@ def chunk_transcript(transcript: Transcript, first_id: int = 0) -> list[Chunk]:
                     is_question=turn.is_question,
                     question_turn=turn.question_turn,
                     question=question,
+                    t=transcript.time_at(start),
                 )
             )
     return chunks

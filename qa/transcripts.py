@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from qa.readers import SUFFIXES as READER_SUFFIXES  # web pages, PDFs, captions: qa/readers
+from qa.readers import kind_of, reader_for
 from qa.text import collapse_whitespace, sentence_spans, trim_span
 
 REPORTER = "Reporter"
@@ -44,9 +47,28 @@ class Transcript:
     turns: tuple[Turn, ...]
     format: str
     content_hash: str = field(default="")
+    # Captions only: (offset into raw, seconds into the video) where each caption line begins.
+    times: tuple[tuple[int, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        # Read back from JSON (documents.jsonl), the marks are lists: kept as tuples, hashable.
+        if self.times and not isinstance(self.times[0], tuple):
+            object.__setattr__(self, "times", tuple((int(o), float(t)) for o, t in self.times))
 
     def turn_text(self, turn: Turn) -> str:
         return self.raw[turn.start : turn.end]
+
+    @property
+    def kind(self) -> str:
+        """What the file is, in words: 'text', 'web page (HTML)', 'PDF transcript', 'video captions (...)'."""
+        return kind_of(self.format)
+
+    def time_at(self, offset: int) -> float | None:
+        """Seconds into the video of the words at ``offset`` (captions), else None."""
+        if not self.times:
+            return None
+        position = bisect.bisect_right(self.times, offset, key=lambda mark: mark[0]) - 1
+        return self.times[max(position, 0)][1]
 
 
 @dataclass(frozen=True)
@@ -74,7 +96,7 @@ def iter_source_files(root: Path) -> Iterator[Path]:
         return
     for path in sorted(root.rglob("*")):
         if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts):
-            if path.suffix.lower() in _TEXT_SUFFIXES:
+            if path.suffix.lower() in _TEXT_SUFFIXES or path.suffix.lower() in READER_SUFFIXES:
                 yield path
 
 
@@ -118,6 +140,11 @@ def load_transcript(path: Path, root: Path | None = None, max_bytes: int = MAX_F
         data = path.read_bytes()
     except OSError as error:
         raise TranscriptError(f"{relative}: cannot be read ({error.strerror or error})") from None
+    reader = reader_for(path.suffix)
+    if reader is not None:
+        if not data.strip():
+            raise TranscriptError(f"{relative}: empty file")
+        return reader(data, relative, content_hash(data))
     raw = decode(data, relative)
     return parse(raw, relative, content_hash(data))
 

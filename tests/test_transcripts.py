@@ -576,7 +576,9 @@ def test_load_folder_reports_bad_files_and_keeps_good_ones(tmp_path: Path) -> No
     (tmp_path / "blank.txt").write_bytes(b" \n\t\n  \r\n")
     (tmp_path / "binary.txt").write_bytes(b"PK\x03\x04\x00\x00text")
     (tmp_path / "latin1.txt").write_bytes("Caf\u00e9 cr\u00e8me".encode("latin-1"))
-    (tmp_path / "ignored.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "ignored.docx").write_bytes(b"PK\x03\x04 a word processor's file")
+    # A PDF is read now (qa/readers): a broken one is skipped with its reason, like a bad text file.
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4")
     (tmp_path / ".hidden.txt").write_text("hidden", encoding="utf-8")
 
     transcripts, skipped = load_folder([tmp_path])
@@ -584,7 +586,8 @@ def test_load_folder_reports_bad_files_and_keeps_good_ones(tmp_path: Path) -> No
     assert [t.path for t in transcripts] == ["good.txt"]
     assert texts(transcripts[0]) == ["A paragraph.", "Another one."]
     reasons = {s.path: s.reason for s in skipped}
-    assert set(reasons) == {"empty.txt", "blank.txt", "binary.txt", "latin1.txt"}
+    assert set(reasons) == {"empty.txt", "blank.txt", "binary.txt", "latin1.txt", "broken.pdf"}
+    assert reasons["broken.pdf"].startswith("not a readable PDF")
     assert reasons["empty.txt"] == "empty file"
     assert reasons["blank.txt"] == "empty file"
     assert "binary" in reasons["binary.txt"] and "NUL" in reasons["binary.txt"]
