@@ -108,6 +108,8 @@ class CitationOut(BaseModel):
     turn: int = Field(description="Index of the speaker turn in the document.")
     start: int = Field(description="Character offset of the first cited character in the raw file.")
     end: int = Field(description="Character offset just past the last cited character.")
+    t: float | None = Field(None, description="Video captions only: seconds into the video where the cited "
+                            "words begin; null for other formats.")
 
 
 class HighlightOut(BaseModel):
@@ -210,7 +212,10 @@ class DocumentSummary(DocumentMeta):
 
 class DocumentDetail(DocumentMeta):
     format: str
-    raw: str
+    kind: str = Field(description="What the file at `path` is: 'text', 'web page (HTML)', 'PDF transcript', "
+                      "'video captions (WebVTT)' or 'video captions (SubRip)'.")
+    raw: str = Field(description="The text every offset points into: a text file as decoded; for a web page, "
+                     "PDF or captions, the text extracted from it (see the README's Formats).")
     turns: list[TurnOut]
 
 
@@ -461,7 +466,7 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
     def document(doc_id: str) -> DocumentDetail:
         transcript = find_document(current(), doc_id)
         return DocumentDetail(
-            **_meta(transcript), format=transcript.format, raw=transcript.raw,
+            **_meta(transcript), format=transcript.format, kind=transcript.kind, raw=transcript.raw,
             turns=[TurnOut(**asdict(t)) for t in transcript.turns],
         )
 

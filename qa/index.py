@@ -68,7 +68,8 @@ class BuildReport:
 
 
 # The code that decides what an index holds. An index built by other code is never reused.
-_PIPELINE_FILES = ("transcripts.py", "text.py", "chunking.py", "lexical.py", "index.py", "vectors.py")
+_PIPELINE_FILES = ("transcripts.py", "text.py", "chunking.py", "lexical.py", "index.py", "vectors.py",
+                   "readers/__init__.py", "readers/web_page.py", "readers/pdf.py", "readers/captions.py")
 
 
 def pipeline_hash() -> str:

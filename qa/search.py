@@ -45,6 +45,8 @@ class Citation:
     turn: int
     start: int
     end: int
+    # Video captions: seconds into the video where the cited words begin (else None).
+    t: float | None = None
 
 
 @dataclass(frozen=True)
@@ -409,6 +411,7 @@ class Searcher:
             turn=chunk.turn,
             start=chunk.start if start is None else start,
             end=chunk.end if end is None else end,
+            t=document.time_at(start) if start is not None and document.times else chunk.t,
         )
 
     def passage(self, row: int, score: float, rank: int, window: int, query_idf: dict[str, float],
