@@ -682,3 +682,100 @@ def test_api_docs_render_and_try_it_out_answers(page, live_server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "api-docs.png"), full_page=True)
     assert not problems, problems
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. Exact phrases, date order, the timeline chart and paging (issue 16)
+
+PHRASE_QUERY = '"Taiwan"' if shared_available() else '"support measures"'
+
+
+def _chart_checks(page, base: str) -> None:
+    """The chart is drawn, fits its box, and its tallest bar links to that month's matches, oldest first."""
+    chart = page.locator("svg.timeline-chart")
+    assert chart.count() == 1 and chart.is_visible()
+    heading = collapse(page.locator("#timeline-heading").text_content())
+    assert re.match(r"\d+ matching passages? in \d+ briefings?, per (month|year)", heading), heading
+    box = chart.bounding_box()
+    viewport = page.viewport_size
+    assert box is not None and box["width"] > 100 and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+    rows = page.locator("details.timeline-table tbody tr")
+    assert rows.count() >= 1
+    # The table (for screen readers, and anyone who opens it) has the same counts as the bars.
+    months = {collapse(r.locator("th").text_content()): int(r.locator("td").first.text_content()) for r in rows.all()}
+    assert sum(months.values()) == int(heading.split()[0])
+    drawn = page.locator("svg.timeline-chart rect.bar")
+    assert drawn.count() == len(months)
+    period, count = max(months.items(), key=lambda item: item[1])
+    link = page.locator("details.timeline-table tbody tr th a", has_text=period)
+    href = link.get_attribute("href")
+    assert "sort=oldest" in href and f"date_from={period}" in href
+    page.goto(base + href)
+    dates = [t.get_attribute("datetime") for t in page.locator("ol.results li.result p.meta time").all()]
+    assert dates and all(d.startswith(period) for d in dates), (period, dates)
+    assert f"{count} passage" in collapse(page.locator("p.listing").text_content())
+
+
+def test_timeline_chart_on_desktop_links_each_bar_to_its_month(page, live_server):
+    page.goto(ask_url(live_server, PHRASE_QUERY))
+    assert page.locator("#syntax-hint").is_visible()
+    assert '"exact phrase"' in page.locator("#syntax-hint").text_content()
+    _chart_checks(page, live_server)
+    # A bar is a link too: clicking the drawn bar lands on its month.
+    page.goto(ask_url(live_server, PHRASE_QUERY))
+    bar = page.locator("svg.timeline-chart a.bar-link", has=page.locator("rect.bar")).first
+    href = bar.get_attribute("href")
+    with page.expect_navigation():
+        bar.locator("rect.bar").click()
+    assert urlsplit(page.url).query == urlsplit(live_server + href).query
+    SHOTS.mkdir(exist_ok=True)
+    page.goto(ask_url(live_server, PHRASE_QUERY))
+    page.screenshot(path=str(SHOTS / "timeline-desktop.png"), full_page=True)
+
+
+def test_timeline_chart_on_a_phone(browser, live_server):
+    ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    ctx.set_default_timeout(15_000)
+    try:
+        page = ctx.new_page()
+        page.goto(ask_url(live_server, PHRASE_QUERY))
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"] + 1, f"results page is {width}px wide on a {PHONE['width']}px phone"
+        _chart_checks(page, live_server)
+        SHOTS.mkdir(exist_ok=True)
+        page.goto(ask_url(live_server, PHRASE_QUERY))
+        page.screenshot(path=str(SHOTS / "timeline-phone.png"), full_page=True)
+    finally:
+        ctx.close()
+
+
+def test_timeline_paging_and_sort_without_javascript(browser, live_server):
+    ctx = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 800})
+    ctx.set_default_timeout(15_000)
+    try:
+        page = ctx.new_page()
+        ask_via_form(page, live_server, PHRASE_QUERY)
+        _chart_checks(page, live_server)
+        # Oldest first through the sort link, then page to the end with "Next".
+        page.goto(ask_url(live_server, PHRASE_QUERY) + "&k=2")
+        with page.expect_navigation():
+            page.locator("a.sort-link", has_text="oldest").click()
+        total = int(collapse(page.locator("p.listing").text_content()).split()[0])
+        seen = []
+        while True:
+            for item in page.locator("ol.results > li.result").all():
+                time_ = item.locator("p.meta time")
+                seen.append(time_.get_attribute("datetime") if time_.count() else "~")  # undated last
+            following = page.locator("a.next-link")
+            if following.count() == 0:
+                break
+            with page.expect_navigation():
+                following.click()
+        assert len(seen) == total and seen == sorted(seen)
+        # The export link answers with every match as CSV.
+        href = page.locator("a.export-link", has_text="CSV").get_attribute("href")
+        exported = httpx.get(live_server + href, timeout=30)
+        assert exported.status_code == 200 and exported.text.startswith("n,date,speaker")
+        assert len(exported.text.strip().splitlines()) - 1 == total  # texts are whitespace-collapsed: one line each
+    finally:
+        ctx.close()

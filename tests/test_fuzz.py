@@ -31,7 +31,7 @@ MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE] if DEEP else [Generat
 MIN_REQUESTS = int(os.environ.get("QA_FUZZ_MIN_REQUESTS", "0"))
 
 API_OPERATIONS = {"POST /api/ask", "GET /api/ask", "GET /api/speakers", "GET /api/documents",
-                  "GET /api/documents/{doc_id}", "GET /healthz"}
+                  "GET /api/documents/{doc_id}", "GET /healthz", "GET /api/timeline", "GET /api/export"}
 PAGE_OPERATIONS = {"GET /", "GET /ask", "GET /documents/{doc_id}", "GET /docs"}
 
 _HTML = {"text/html": {"schema": {"type": "string"}}}
@@ -67,7 +67,11 @@ def schema_with_pages(app) -> dict:
 
 
 QUESTIONS = ["How did SMEs perform in the first quarter?", "Which stock exchange did MIIT sign with?",
-             "When does the tulip festival open?", "What did the spokesperson say about China?"]
+             "When does the tulip festival open?", "What did the spokesperson say about China?",
+             # The query syntax (issue 16), well-formed and not: every one must answer, none with a 5xx.
+             '"support measures" -SME', '\u201ctulip festival\u201d', 'speaker:xie "the"', 'speaker:"Xie Shaofeng" SMEs',
+             '"Taiwan" after:2021-06 before:2022', '"unclosed quote about China', "site:example.com tariffs",
+             "after:2030 before:2020 x", '-"" - -', "speaker:Nobody after:yesterday", '"the" -"the"']
 
 
 def known_values(index) -> dict[str, st.SearchStrategy]:
@@ -87,6 +91,8 @@ def known_values(index) -> dict[str, st.SearchStrategy]:
         "date_from": day,
         "date_to": day,
         "k": st.integers(1, 60).map(str),  # the page's k is text; the API's is an integer already
+        "offset": st.integers(0, 40),  # small enough to land inside the matches (text on the page)
+        "sort": st.sampled_from(["relevance", "newest", "oldest"]),
         "hl": st.lists(st.tuples(st.integers(0, 20_000), st.integers(0, 20_000)), max_size=4).map(
             lambda pairs: ",".join(f"{a}-{b}" for a, b in pairs)),
         "start": st.integers(0, 20_000),
@@ -102,9 +108,10 @@ def mix_in_known_values(case, data, known: dict[str, st.SearchStrategy], query_n
     for name in query_names:
         # The API's k is an integer, which generation gets right on its own.
         if name in known and (page or name != "k") and data.draw(st.booleans(), label=name):
-            case.query = {**(case.query or {}), name: data.draw(known[name], label=name)}
+            value = data.draw(known[name], label=name)
+            case.query = {**(case.query or {}), name: str(value) if page and name == "offset" else value}
     if isinstance(case.body, dict):
-        for name in ("question", "speaker", "date_from", "date_to", "doc_id"):
+        for name in ("question", "speaker", "date_from", "date_to", "doc_id", "sort", "offset"):
             if data.draw(st.booleans(), label=name):
                 case.body[name] = data.draw(known[name], label=name)
 
