@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from qa.settings import Settings
+from qa.settings import DEFAULT_MODEL, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,7 +162,7 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         return publish_to_milvus(args.from_index, settings, force=True, shards=args.milvus_shards,
                                  replicas=args.milvus_replicas)
-    encoder = get_encoder(settings.model, settings.backend, device=args.device)
+    encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.backend, device=args.device)
     batch_size = args.batch_size or (256 if args.device != "cpu" else settings.batch_size)
     seed = None
     if settings.store == "milvus" and not args.full and not (Path(settings.index_dir) / "manifest.json").exists():
@@ -423,7 +423,8 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         # of 140).
         del searcher
         os.environ["QA_INDEX"] = str(Path(settings.index_dir).absolute())
-        os.environ["QA_MODEL"] = settings.model
+        if settings.model:
+            os.environ["QA_MODEL"] = settings.model
         os.environ.update(QA_STORE=settings.store, QA_MILVUS_URI=settings.milvus_uri,
                           QA_MILVUS_PREFIX=settings.milvus_prefix)
         command = [

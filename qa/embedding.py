@@ -9,6 +9,11 @@ Backends (one place decides: ``get_encoder``):
 
 Exports are cached (``QA_CACHE``, default ``~/.cache/briefing-qa``) under a hash of the model
 folder's files, and made offline from the model on disk.
+
+Prompts: a model whose sentence-transformers configuration names a query prompt (EmbeddingGemma,
+the e5, bge, gte, nomic and arctic families) is used with it: questions are encoded with the
+query prompt (``encode_queries``), passages with the document prompt (``encode``). The index
+manifest records both, and a question is always encoded as its index was built.
 """
 
 from __future__ import annotations
@@ -28,6 +33,47 @@ from qa.settings import DEFAULT_MODEL
 
 class ModelError(RuntimeError):
     """The embedding model could not be found or loaded."""
+
+
+# Longest input, in tokens, that any model is given. The index's windows are short (EmbeddingGemma:
+# 61 tokens at the median with its document prompt, 226 at most over the White House corpus; see
+# README.md), so the cap truncates none of them, and it keeps a sliding-window model (Gemma 3:
+# 512) inside one window, where its exported graph is exact.
+MAX_TOKENS = 512
+
+
+def read_prompts(location: str | Path) -> dict[str, str]:
+    """The query and document prompts a sentence-transformers model folder names ("" when none).
+
+    Families spell the document prompt differently ("document", "passage", "Retrieval-document");
+    a model that names only a query prompt (bge) encodes passages as they are.
+    """
+    import json
+
+    try:
+        config = json.loads((Path(location) / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"query": "", "document": ""}
+    prompts = config.get("prompts") or {}
+    if not isinstance(prompts, dict):
+        return {"query": "", "document": ""}
+    query = prompts.get("query") or prompts.get("Retrieval-query") or ""
+    document = prompts.get("document") or prompts.get("passage") or prompts.get("Retrieval-document") or ""
+    if not query:
+        return {"query": "", "document": ""}
+    return {"query": str(query), "document": str(document)}
+
+
+def check_prompts(recorded: dict | None, encoder: object, where: str) -> None:
+    """Refuse to encode questions for an index whose passages were encoded with other prompts."""
+    recorded = recorded or {"query": "", "document": ""}
+    current = getattr(encoder, "prompts", {"query": "", "document": ""})
+    if (recorded.get("query", ""), recorded.get("document", "")) != (current.get("query", ""), current.get("document", "")):
+        raise ModelError(
+            f"{where} was built with the prompts {recorded!r} but the model {getattr(encoder, 'name', '?')!r} "
+            f"now names {current!r}: questions would not be encoded as its passages were; rebuild the index "
+            "with 'qa index --full' (or restore the model folder's config_sentence_transformers.json)"
+        )
 
 
 def resolve_model(name: str) -> str:
@@ -72,8 +118,10 @@ class Encoder:
             ) from error
         self.name = name
         self.backend = "torch"
+        self.prompts = read_prompts(location)
         dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dimension = int(dimension())
+        self._model.max_seq_length = min(int(self._model.max_seq_length), _token_limit(Path(location)))
         self.max_tokens = int(self._model.max_seq_length)
         # Torch inference from several threads at once is safe but gains nothing on 2 cores.
         self._lock = threading.Lock()
@@ -81,11 +129,20 @@ class Encoder:
     def encode(
         self, texts: Sequence[str], batch_size: int = 32, show_progress: bool = False
     ) -> np.ndarray:
+        """Passages, with the model's document prompt."""
+        return self._encode(texts, self.prompts["document"], batch_size, show_progress)
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Questions, with the model's query prompt."""
+        return self._encode(texts, self.prompts["query"], batch_size, False)
+
+    def _encode(self, texts: Sequence[str], prompt: str, batch_size: int, show_progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
             vectors = self._model.encode(
                 list(texts),
+                prompt=prompt or None,
                 batch_size=batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
@@ -102,7 +159,12 @@ SMALL_BATCH = 4
 
 
 class OnnxEncoder:
-    """A sentence-transformers model (mean pooling) exported to ONNX and run by ONNX Runtime."""
+    """A sentence-transformers model (mean pooling, then any Dense layers) exported to ONNX and run by ONNX Runtime.
+
+    A model that is a transformer, mean pooling and normalisation (MiniLM) is exported up to the
+    transformer's last hidden state and pooled here; one with Dense layers after the pooling
+    (EmbeddingGemma) is exported whole, up to the normalised sentence embedding.
+    """
 
     def __init__(self, name: str = DEFAULT_MODEL, quantized: bool = True) -> None:
         from tokenizers import Tokenizer
@@ -112,10 +174,13 @@ class OnnxEncoder:
             raise ModelError(f"the ONNX backend needs a model folder with tokenizer.json; {name!r} is not one")
         self.name = name
         self.backend = "onnx-int8" if quantized else "onnx"
-        self.max_tokens = _max_seq_length(location)
+        self.prompts = read_prompts(location)
+        self._whole = pipeline_kind(location) == "pipeline"
+        self.max_tokens = min(_max_seq_length(location), _token_limit(location))
         self._tokenizer = Tokenizer.from_file(str(location / "tokenizer.json"))
         self._tokenizer.enable_truncation(self.max_tokens)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        pad_id, pad_token = _padding(location, self._tokenizer)
+        self._tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
         self._model_file = str(export_onnx(location, quantized))
         # Two sessions over the same file. Questions (a few texts) run on one thread each, with
         # no lock: concurrent requests encode side by side, one per core, and no idle pool of
@@ -146,18 +211,88 @@ class OnnxEncoder:
         return self._parallel
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        """Passages, with the model's document prompt."""
+        return self._encode(texts, self.prompts["document"], batch_size)
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Questions, with the model's query prompt."""
+        return self._encode(texts, self.prompts["query"], batch_size)
+
+    def _encode(self, texts: Sequence[str], prompt: str, batch_size: int) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for first in range(0, len(texts), batch_size):
-            batch = self._tokenizer.encode_batch(list(texts[first : first + batch_size]))
+            batch = self._tokenizer.encode_batch([prompt + text for text in texts[first : first + batch_size]])
             ids = np.array([e.ids for e in batch], dtype=np.int64)
             mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             session = self._session_for(len(batch))
-            hidden = session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+            output = session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+            if self._whole:  # the graph pooled, projected and normalised already
+                vectors[first : first + len(batch)] = output
+                continue
+            hidden = output
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
             vectors[first : first + len(batch)] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return vectors
+
+
+def pipeline_kind(location: Path) -> str:
+    """"mean" for transformer + mean pooling (+ normalise), "pipeline" when Dense layers follow the pooling.
+
+    Any other shape (CLS or last-token pooling, a prompt left out of the pooling) is refused by
+    the ONNX backend with the reason; the torch backend runs every model.
+    """
+    import json
+
+    try:
+        modules = json.loads((location / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "mean"  # a bare transformers folder: mean pooling, as sentence-transformers would add
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+    pooling = next((m for m in modules if str(m.get("type", "")).endswith("Pooling")), None)
+    if pooling is not None:
+        try:
+            config = json.loads((location / pooling.get("path", "") / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            config = {}
+        other = [key for key, on in config.items() if key.startswith("pooling_mode_") and on and key != "pooling_mode_mean_tokens"]
+        if other or config.get("include_prompt", True) is False:
+            raise ModelError(f"the ONNX backend runs mean pooling over the whole input; {location.name} pools with "
+                             f"{other or 'its prompt left out'}: use --backend torch")
+    allowed = {"Transformer", "Pooling", "Dense", "Normalize"}
+    if kinds[:2] != ["Transformer", "Pooling"] or not set(kinds) <= allowed:
+        raise ModelError(f"the ONNX backend runs transformer, mean pooling, Dense layers and normalisation; "
+                         f"{location.name} is {' -> '.join(kinds)}: use --backend torch")
+    return "pipeline" if "Dense" in kinds else "mean"
+
+
+def _token_limit(location: Path) -> int:
+    """MAX_TOKENS, or less where the model's attention works in windows (its exported graph sees one)."""
+    import json
+
+    try:
+        config = json.loads((location / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return MAX_TOKENS
+    window = config.get("sliding_window") if config.get("layer_types") else None
+    return min(MAX_TOKENS, int(window)) if window else MAX_TOKENS
+
+
+def _padding(location: Path, tokenizer) -> tuple[int, str]:
+    """The model's own pad token (BERT's [PAD] is 0, Gemma's <pad> is 0 too, others differ)."""
+    import json
+
+    try:
+        token = json.loads((location / "tokenizer_config.json").read_text(encoding="utf-8")).get("pad_token")
+    except (OSError, ValueError):
+        token = None
+    if isinstance(token, dict):
+        token = token.get("content")
+    for candidate in (token, "[PAD]", "<pad>"):
+        if candidate and tokenizer.token_to_id(candidate) is not None:
+            return int(tokenizer.token_to_id(candidate)), str(candidate)
+    return 0, "[PAD]"
 
 
 def _max_seq_length(location: Path) -> int:
@@ -183,14 +318,16 @@ def export_onnx(location: Path, quantized: bool) -> Path:
             stat = path.stat()
             digest.update(f"{path.relative_to(location)}:{stat.st_size}:{int(stat.st_mtime)}".encode())
     folder = cache_dir() / "onnx" / digest.hexdigest()[:16]
-    fp32 = folder / "model.onnx"
-    int8 = folder / "model-int8.onnx"
+    whole = pipeline_kind(location) == "pipeline"
+    stem = "pipeline" if whole else "model"
+    fp32 = folder / f"{stem}.onnx"
+    int8 = folder / f"{stem}-int8.onnx"
     wanted = int8 if quantized else fp32
     if wanted.is_file():
         return wanted
     folder.mkdir(parents=True, exist_ok=True)
     if not fp32.is_file():
-        _export_fp32(location, fp32)
+        (_export_pipeline if whole else _export_fp32)(location, fp32)
     if quantized and not int8.is_file():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -237,6 +374,9 @@ def _known_harmless_export_warnings_silenced():
             module=r"transformers\.(masking_utils|integrations\.sdpa_attention)",
         )
         warnings.filterwarnings("ignore", message="Exporting aten::index operator of advanced indexing")
+        # The TorchScript exporter is chosen on purpose: the newer one cannot trace Gemma 3's masks either.
+        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export")
+        warnings.filterwarnings("ignore", message="The feature will be removed. Please remove usage of this function")
         for logger in loggers:
             logger.addFilter(root_filter)
         try:
@@ -275,6 +415,54 @@ def _export_fp32(location: Path, target: Path) -> None:
         torch.onnx.export(
             LastHiddenState(model), tuple(sample[n] for n in names), str(partial), input_names=names,
             output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False,
+        )
+    partial.replace(target)
+
+
+def _export_pipeline(location: Path, target: Path) -> None:
+    """Export the whole sentence-transformers model (transformer, mean pooling, Dense layers, normalise).
+
+    Gemma 3 builds its attention masks with ``torch.vmap``, which TorchScript cannot trace, so
+    the graph is given the masks already made: an additive padding mask for every kind of
+    layer. For bidirectional attention this is exact for inputs within the sliding window, which
+    ``_token_limit`` keeps them to (checked against sentence-transformers in the tests: cosine
+    0.99999 on inputs of several lengths).
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(location), device="cpu", model_kwargs={"attn_implementation": "eager"}).eval()
+    transformer = model[0].auto_model
+    layer_types = sorted(set(getattr(transformer.config, "layer_types", None) or []))
+
+    class Pipeline(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            weights = attention_mask.to(torch.float32)
+            if layer_types:
+                additive = ((1.0 - weights) * torch.finfo(torch.float32).min)[:, None, None, :]
+                masks = {kind: additive for kind in layer_types}
+                hidden = transformer(input_ids=input_ids, attention_mask=masks).last_hidden_state
+            else:
+                hidden = transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            weights = weights[..., None]
+            features = {"sentence_embedding": (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)}
+            for module in list(self.model)[2:]:
+                features = module(features)
+            return features["sentence_embedding"]
+
+    sample = model.tokenizer(["a short example", "a somewhat longer example sentence"], padding=True, return_tensors="pt")
+    names = ["input_ids", "attention_mask"]
+    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+            "sentence_embedding": {0: "batch"}}
+    partial = target.with_suffix(".partial.onnx")
+    with torch.no_grad(), _known_harmless_export_warnings_silenced():
+        torch.onnx.export(
+            Pipeline(), tuple(sample[n] for n in names), str(partial), input_names=names,
+            output_names=["sentence_embedding"], dynamic_axes=axes, opset_version=17, dynamo=False,
         )
     partial.replace(target)
 

@@ -421,6 +421,9 @@ def _build(
             "pipeline": pipeline_hash(),
             "encoded_windows": len(missing_texts),
             "sources": [str(s) for s in sources],
+            # Questions are encoded with the query prompt recorded here, passages were with the document one.
+            "prompts": getattr(encoder, "prompts", {"query": "", "document": ""}),
+            "max_tokens": getattr(encoder, "max_tokens", None),
             "documents": {d.doc_id: {"path": d.path, "sha256": d.content_hash} for d in transcripts},
             "skipped": [asdict(s) for s in skipped],
             "files": file_checksums(staging),
@@ -451,6 +454,8 @@ def _previous_index(out_dir: Path, encoder: object) -> Index | None:
 
 @dataclass(frozen=True)
 class _Part:
+            or (manifest.get("prompts") or {"query": "", "document": ""})
+            != getattr(encoder, "prompts", {"query": "", "document": ""})
     chunks: list[Chunk]
     windows: np.ndarray
     vectors: np.ndarray

@@ -751,7 +751,7 @@ def publish(index: Index, uri: str, prefix: str = DEFAULT_PREFIX, progress=None,
 
         manifest = {
             key: index.manifest.get(key)
-            for key in ("format_version", "model", "backend", "dimension", "chunk_count", "window_count",
+            for key in ("format_version", "model", "backend", "dimension", "prompts", "max_tokens", "chunk_count", "window_count",
                         "document_count", "built_at", "pipeline", "sources")
         }
         manifest.update({

@@ -24,14 +24,16 @@ def load_searcher(settings: Settings) -> Searcher:
     """
     from threadpoolctl import threadpool_limits
 
-    from qa.embedding import get_encoder
+    from qa.embedding import check_prompts, get_encoder
     from qa.store import open_store
 
     threadpool_limits(1)
 
     index = open_store(settings)
-    # Questions are embedded the way the index's passages were.
-    encoder = get_encoder(settings.model, index.backend)
+    # Questions are embedded the way the index's passages were: its model (unless one is named,
+    # which must then be the index's), its backend, its prompts.
+    encoder = get_encoder(settings.model or index.model, index.backend)
+    check_prompts(index.manifest.get("prompts"), encoder, "the index")
     return Searcher(index, encoder, settings.max_question_chars, settings.max_k)
 
 

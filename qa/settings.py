@@ -18,7 +18,8 @@ class Settings:
     # package is installed (site-packages has neither an index nor transcripts).
     index_dir: Path = Path("index")
     sources: tuple[Path, ...] = (Path("seeds"),)
-    model: str = DEFAULT_MODEL
+    # None: the model an index names in its manifest (serving, asking), DEFAULT_MODEL when building.
+    model: str | None = None
     # Which runtime embeds passages when an index is built. Questions are always embedded with
     # the backend the index was built with, which the manifest records.
     backend: str = DEFAULT_BACKEND
