@@ -320,6 +320,7 @@ def bench_milvus(index_dir: Path, uri: str, server_pid: int | None, asked: list[
         "publish_rows_per_s": round(rows / seconds, 1),
         "milvus_server_rss_mb": rss_mb(server_pid) if server_pid else None,
         "query_in_process": in_process,
+        "timeline_in_process": timeline,
         "server": servers[0],
         "servers": servers,
     }
@@ -350,9 +351,12 @@ def main() -> int:
             build, index_dir = None, args.prebuilt
         else:
             build, index_dir = bench_build(sources, args.backend, Path(workdir))
-        in_process, servers, milvus = None, [], None
+        in_process, servers, milvus, timeline = None, [], None, None
         if "embedded" in stores:
             in_process = bench_in_process(index_dir, asked, args.rounds)
+            from timeline import bench_timeline
+
+            timeline = bench_timeline(index_dir, args.rounds)
             servers = [bench_server(index_dir, asked, args.seconds, clients=8, workers=int(n)) for n in args.workers.split(",")]
         if "milvus" in stores:
             server = None
@@ -399,6 +403,11 @@ def render(results: dict) -> str:
             ("rebuild, one briefing added", "{one_added_s} s ({one_added_windows} windows; their encoding {one_added_encode_s} s, the rest {one_added_over_encode_s} s)".format(**build["rebuild"])),
             ("rebuild, one briefing removed", f"{build['rebuild']['one_removed_s']} s"),
         ]
+    timeline = results.get("timeline_in_process")
+    if timeline:
+        rows.append(("embedded: timeline in-process, phrases", "p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms".format(**timeline["phrases"])))
+        rows.append(("embedded: timeline in-process, questions", "p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms".format(**timeline["questions"])))
+        rows.append(("embedded: archive read for the scans (once)", f"{timeline['archive_first_read_ms']} ms"))
     milvus = results.get("milvus")
     if milvus:
         rows.append(("milvus: publish (insert)", f"{milvus['publish_s']} s, {milvus['publish_windows_per_s']} windows/s ({milvus['publish_rows_per_s']} rows/s)"))
