@@ -46,7 +46,8 @@ def test_adaptation_probe_never_overwrites_an_existing_model_folder(tmp_path):
     assert (out / "keep.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize("script", ["encoder_variants.py", "profile_query.py", "answer_ablation.py"])
+@pytest.mark.parametrize("script", ["encoder_variants.py", "profile_query.py", "answer_ablation.py", "match_floor.py",
+                                    "timeline.py"])
 def test_measurement_scripts_refuse_a_folder_without_an_index(tmp_path, script):
     result = run_script(script, "--index", str(tmp_path / "nowhere"))
     assert result.returncode == 2
