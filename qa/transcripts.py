@@ -357,7 +357,7 @@ _TIME_LINE = re.compile(rf"^{_WS}*\d{{1,2}}:\d{{2}}{_WS}+[AP]\.?M\.?(?:{_WS}+[A-
 # What closes a transcript: "2:37 P.M. EST", "END   2:01 P.M. EST", "END", "\###".
 _CLOSING_LINE = re.compile(
     rf"{_WS}*(?:END{_WS}*)?\d{{1,2}}:\d{{2}}{_WS}+[AP]\.?M\.?(?:{_WS}+[A-Z]{{2,4}})?{_WS}*"
-    rf"|{_WS}*END{_WS}*|{_WS}*\\?###{_WS}*"
+    rf"|{_WS}*END[ \t\u00a0'\u2018\u2019\"]*|{_WS}*\\?###{_WS}*"  # "END   \u2018": a stray quote too
 )
 
 _HONORIFIC_CASE = re.compile(r"\bMc([a-z])")

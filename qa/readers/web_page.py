@@ -42,6 +42,7 @@ _BLOCK = frozenset(
     hr address center caption tbody thead tfoot details summary""".split()
 )
 _BREAK = "\x00"  # a block boundary while the text is assembled (never left in the text)
+_LINE = "\x01"  # a <br>, told apart from the newlines of the markup's own layout
 _ASCII_SPACE = re.compile(r"[ \t\n\r\f]+")
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9._-]+)""", re.I)
 _SITE_SUFFIX = re.compile(r"\s+[|\u2013\u2014-]\s+[^|\u2013\u2014]{2,40}$")
@@ -108,7 +109,7 @@ def _walk(node, pieces: list[str]) -> None:
         if tag == "-text":
             pieces.append(child.text(deep=False))
         elif tag == "br":
-            pieces.append("\n")
+            pieces.append(_LINE)
         elif tag in _SKIP or tag.startswith("-") or tag == "!doctype":
             continue
         elif tag in _BLOCK:
@@ -121,7 +122,7 @@ def _walk(node, pieces: list[str]) -> None:
 
 def _paragraph(block: str) -> str:
     """A block's text as a browser lays it out: spaces collapsed, <br> line breaks kept."""
-    lines = [_ASCII_SPACE.sub(" ", line).strip(" ") for line in block.replace(_BREAK, "").split("\n")]
+    lines = [_ASCII_SPACE.sub(" ", line).strip(" ") for line in block.replace(_BREAK, "").split(_LINE)]
     return "\n".join(line for line in lines if line.strip())
 
 
