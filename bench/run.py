@@ -346,6 +346,10 @@ def main() -> int:
         print(f"bench: source folder not found: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
     asked = questions()
+    from parse_speed import FORMATS, bench_parse_speed
+
+    # Reading web pages, PDFs and captions (MB of file per second, per format): a few seconds.
+    parse_speed = bench_parse_speed() if FORMATS.is_dir() else None
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as workdir:
         if args.prebuilt:
             build, index_dir = None, args.prebuilt
@@ -382,6 +386,7 @@ def main() -> int:
         "server": servers[0] if servers else None,
         "servers": servers,
         "milvus": milvus,
+        "parse_speed": parse_speed,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -425,6 +430,8 @@ def render(results: dict) -> str:
             ]
     if milvus and milvus.get("milvus_server_rss_mb"):
         rows.append(("milvus: milvus-lite server resident memory", f"{milvus['milvus_server_rss_mb']} MB"))
+    for kind, speed in (results.get("parse_speed") or {}).items():
+        rows.append((f"reading {kind} into a transcript", f"{speed['mb_per_s']} MB/s ({speed['files']} files, {speed['mb']} MB; {speed['ms_per_file']} ms a file)"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"| {name.ljust(width)} | {value} |" for name, value in rows)
 

@@ -448,3 +448,27 @@ def test_the_api_and_the_page_show_the_extracted_text_and_the_file_kind(formats_
         assert (citation["t"] is not None) == (kind == "vtt")
         page = client.get(f"/documents/{citation['doc_id']}").text
         assert Path(path).name in page and document["kind"] in page and "extracted from the file" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# bench/parse_speed.py (make bench runs it too)
+
+
+def test_parse_speed_measures_each_format_found_and_refuses_a_missing_folder(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    (tmp_path / "a.srt").write_text(SRT, encoding="utf-8")
+    (tmp_path / "b.pdf").write_bytes(make_pdf(["CHAIR LEE. Good afternoon."]))
+    script = [sys.executable, str(REPO / "bench" / "parse_speed.py")]
+    result = subprocess.run([*script, "--folder", str(tmp_path), "--text", str(tmp_path / "none"), "--rounds", "1", "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert set(figures) == {"srt", "pdf"} and all(f["files"] == 1 and f["mb_per_s"] > 0 for f in figures.values())
+    missing = subprocess.run([*script, "--folder", str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "parse_speed: error: no folder at" in missing.stderr
+    assert "Traceback" not in missing.stderr
