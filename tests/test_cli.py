@@ -117,3 +117,22 @@ def test_index_refuses_a_shard_or_replica_count_below_one_before_building(tmp_pa
     assert f"{option} must be at least 1, not 0" in result.stderr
     # Nothing was built or published.
     assert not out.exists() and not (tmp_path / "milvus.db").exists()
+
+
+def test_sort_offset_timeline_and_export_print_what_the_api_returns(store_args, client):
+    query = '"support measures" -tulip'
+    result = run_qa("ask", query, "-k", "2", "--sort", "oldest", "--offset", "1", "--json", *store_args)
+    assert result.returncode == 0, result.stderr
+    printed, api = json.loads(result.stdout), client.get("/api/ask", params={"q": query, "k": 2, "sort": "oldest", "offset": 1}).json()
+    printed.pop("took_ms"), api.pop("took_ms")
+    assert printed == api and printed["total"] >= 1
+    result = run_qa("timeline", query, "--json", *store_args)
+    assert result.returncode == 0, result.stderr
+    printed, api = json.loads(result.stdout), client.get("/api/timeline", params={"q": query}).json()
+    printed.pop("took_ms"), api.pop("took_ms")
+    assert printed == api
+    result = run_qa("export", query, "--format", "jsonl", *store_args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == client.get("/api/export", params={"q": query, "format": "jsonl"}).text
+    readable = run_qa("timeline", query, *store_args)
+    assert readable.returncode == 0 and "passages in" in readable.stdout
