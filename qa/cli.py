@@ -115,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--offtopic", type=Path, action="append", default=[], metavar="FILE",
                            help="questions the corpus cannot answer, fitted as ones to abstain on")
     calibrate.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
-    calibrate.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the model (JSON)")
+    calibrate.add_argument("--out", type=Path, metavar="FILE",
+                           help="where to write the model (JSON; default: the file shipped for the index's encoder, "
+                           "qa/answer_model.json for MiniLM, qa/answer_model-NAME.json for another)")
+    calibrate.add_argument("--fit-weights", action="store_true",
+                           help="fit the ranking's fusion weights on the same questions first, and ship them with the model")
     calibrate.add_argument("--target-precision", type=float, default=0.9,
                            help="the threshold is the lowest at which the out-of-fold precision holds this")
     calibrate.set_defaults(handler=run_calibrate)
@@ -310,6 +314,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     searcher = load_searcher(settings)
     if args.answer_model:
         searcher.answer_model = AnswerModel.load(args.answer_model)
+        searcher.use_weights_of(searcher.answer_model)
     if args.weights:
         searcher.ranker.weights = parse_weights(args.weights)
     if args.fusion:
@@ -361,7 +366,8 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from qa.api import load_searcher
-    from qa.calibration import collect, fit
+    from qa.calibration import collect, fit, fit_weights
+    from qa.ranking import Weights
     from qa.evaluation import load_offtopic, load_questions
 
     questions = [q for path in args.questions for q in load_questions(path)]
@@ -370,11 +376,23 @@ def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         print("qa: error: --target-precision must be above 0 and at most 1", file=sys.stderr)
         return 2
     searcher = load_searcher(settings)
+    weights, weights_report = None, {}
+    if args.fit_weights:
+        # Fusion weights first (the answer's candidates come from the ranking), then the answer model.
+        weights, weights_report = fit_weights(searcher, questions)
+        searcher.ranker.weights = Weights(**weights)
+        print(f"fusion weights {weights}: MRR@10 {weights_report['mrr@10_before']} -> "
+              f"{weights_report['mrr@10_after']} on the {len(questions)} questions")
     model, report = fit(collect(searcher, questions, offtopic), args.target_precision)
     model = type(model)(model.sentence, model.confidence, model.threshold, {
-        **report, "question_files": [str(p) for p in args.questions],
+        **report, **weights_report, "encoder": searcher.index.model, "backend": searcher.index.backend,
+        "question_files": [str(p) for p in args.questions],
         "offtopic_files": [str(p) for p in args.offtopic],
-    })
+    }, weights)
+    if args.out is None:
+        from qa.answering import model_file_for
+
+        args.out = model_file_for(searcher.index.model)
     model.save(args.out)
     print(f"fitted on {report['questions']} questions and {report['offtopic']} off-topic ones; "
           f"best answer right for {report['best_answer_right']:.0%}; threshold {report['threshold']:.3f} "

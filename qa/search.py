@@ -6,6 +6,7 @@ import logging
 import re
 import threading
 import time
+from functools import lru_cache
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -14,7 +15,7 @@ import numpy as np
 from qa import answering, syntax
 from qa.matching import MATCH_FLOOR, Archive, Timeline, match_rows, phrase_marks
 from qa.query import Query
-from qa.ranking import Filters, Ranked, Ranker, Ranking
+from qa.ranking import Filters, Ranked, Ranker, Ranking, Weights
 from qa.store import Store
 from qa.text import collapse_whitespace
 
@@ -112,15 +113,26 @@ class Evidence:
                 "window_coverage": self.window_coverage, "named_document": self.named_document}
 
 
-def default_answer_model() -> answering.AnswerModel:
-    """The shipped answer model; the overlap rule when none has been fitted yet, or when the code's
-    features changed since it was fitted (``qa calibrate`` fits it again)."""
-    if answering.MODEL_FILE.exists():
+def default_answer_model(encoder_model: str | None = None) -> answering.AnswerModel:
+    """The shipped answer model (with its fusion weights) fitted for the index's encoder; the
+    default encoder's, with a warning, when that encoder has none; the overlap rule when none has
+    been fitted yet, or when the code's features changed since it was fitted (``qa calibrate``)."""
+    path = answering.model_file_for(encoder_model)
+    if not path.exists() and path != answering.MODEL_FILE:
+        _warn_once(f"no answer model or fusion weights were fitted for the encoder {encoder_model!r} "
+                   f"({path.name}); using those fitted for the default encoder ('make calibrate' fits them)")
+        path = answering.MODEL_FILE
+    if path.exists():
         try:
-            return answering.AnswerModel.load(answering.MODEL_FILE)
+            return answering.AnswerModel.load(path)
         except ValueError as error:
-            logging.getLogger("qa.search").warning("%s; answering by the overlap rule until then", error)
+            _warn_once(f"{error}; answering by the overlap rule until then")
     return answering.AnswerModel.by_overlap()
+
+
+@lru_cache(maxsize=64)
+def _warn_once(message: str) -> None:
+    logging.getLogger("qa.search").warning(message)
 
 
 def _withheld_reason(confidence: float, threshold: float, ranked: list[Ranked]) -> str:
@@ -235,10 +247,16 @@ class Searcher:
         self.encoder = encoder
         self.max_chars = max_chars
         self.max_k = max_k
-        self.answer_model = answer_model or default_answer_model()
+        self.answer_model = answer_model or default_answer_model(getattr(index, "model", None))
+        if ranker is None:
+            self.use_weights_of(self.answer_model)
         self.match_floor = MATCH_FLOOR
         self._archive: Archive | None = None
         self._archive_lock = threading.Lock()
+
+    def use_weights_of(self, model: answering.AnswerModel) -> None:
+        """Rank with the fusion weights fitted with ``model`` (the defaults when it has none)."""
+        self.ranker.weights = Weights(**model.weights) if model.weights else Weights()
 
     def query(self, question: str) -> Query:
         """The question analysed once, for the ranking, the answer and the highlights."""

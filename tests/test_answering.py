@@ -212,3 +212,35 @@ def test_a_model_fitted_on_other_features_gives_way_to_the_overlap_rule(tmp_path
     model = search.default_answer_model()
     assert model.fitted_on == answering.AnswerModel.by_overlap().fitted_on
     assert "qa calibrate" in caplog.text
+
+
+def test_each_encoder_reads_its_own_fit():
+    assert answering.model_file_for(None) == answering.MODEL_FILE
+    assert answering.model_file_for("all-MiniLM-L6-v2") == answering.MODEL_FILE
+    for name in ("models/embeddinggemma-300m", "google/embeddinggemma-300m", "/opt/models/EmbeddingGemma-300M/"):
+        assert answering.model_file_for(name).name == "answer_model-embeddinggemma-300m.json"
+
+
+def test_an_encoder_with_no_fit_of_its_own_falls_back_with_a_warning(tmp_path, monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    from qa import search
+
+    default = tmp_path / "answer_model.json"
+    record = json.loads(answering.MODEL_FILE.read_text(encoding="utf-8"))
+    record.pop("weights", None)
+    default.write_text(json.dumps(record), encoding="utf-8")
+    monkeypatch.setattr(answering, "MODEL_FILE", default)
+    model = search.default_answer_model("models/some-unfitted-encoder")
+    assert model.threshold == record["threshold"]
+    assert "no answer model or fusion weights were fitted for the encoder 'models/some-unfitted-encoder'" in caplog.text
+
+    # An encoder's own fit brings its fusion weights to the ranking.
+    own = dict(record, weights={"dense": 2.0, "window_lexical": 0.3, "pair_lexical": 1.2, "document": 1.4,
+                                "document_dense": 0.0, "speaker": 2.0})
+    (tmp_path / "answer_model-fitted-encoder.json").write_text(json.dumps(own), encoding="utf-8")
+    searcher = search.Searcher(SimpleNamespace(model="models/fitted-encoder"), encoder=None)
+    assert searcher.answer_model.weights == own["weights"]
+    assert searcher.ranker.weights.dense == 2.0 and searcher.ranker.weights.document_dense == 0.0
+    plain = search.Searcher(SimpleNamespace(model="all-MiniLM-L6-v2"), encoder=None)
+    assert plain.ranker.weights == search.Weights()
