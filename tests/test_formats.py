@@ -448,6 +448,11 @@ def test_the_api_and_the_page_show_the_extracted_text_and_the_file_kind(formats_
         assert (citation["t"] is not None) == (kind == "vtt")
         page = client.get(f"/documents/{citation['doc_id']}").text
         assert Path(path).name in page and document["kind"] in page and "extracted from the file" in page
+        if kind == "vtt":
+            # The results page says where in the video a passage of captions begins.
+            results = client.get("/ask", params={"q": question, "k": 1}).text
+            minutes, seconds = divmod(int(citation["t"]), 60)
+            assert f"at {minutes}:{seconds:02d} in the video" in results
 
 
 # ---------------------------------------------------------------------------------------------
