@@ -254,7 +254,8 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
         if passage.in_reply_to:
             print(f"   In reply to: {passage.in_reply_to}")
         print(f"   {passage.text}")
-        print(f"   {citation.path} [{citation.start}:{citation.end}]\n")
+        at = f", at {citation.t:.1f} s in the video" if citation.t is not None else ""
+        print(f"   {citation.path} [{citation.start}:{citation.end}]{at}\n")
     return 0
 
 
