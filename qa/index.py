@@ -421,6 +421,9 @@ def _build(
             "model": encoder.name,
             "backend": getattr(encoder, "backend", "torch"),
             "dimension": encoder.dimension,
+            # Questions are encoded with the query prompt recorded here, passages were with the document one.
+            "prompts": getattr(encoder, "prompts", {"query": "", "document": ""}),
+            "max_tokens": getattr(encoder, "max_tokens", None),
             "vector_index": vector_index.kind(index),
             "chunk_count": len(chunks),
             "window_count": len(windows),
@@ -430,9 +433,6 @@ def _build(
             "pipeline": pipeline_hash(),
             "encoded_windows": len(missing_texts),
             "sources": [str(s) for s in sources],
-            # Questions are encoded with the query prompt recorded here, passages were with the document one.
-            "prompts": getattr(encoder, "prompts", {"query": "", "document": ""}),
-            "max_tokens": getattr(encoder, "max_tokens", None),
             "documents": {d.doc_id: {"path": d.path, "sha256": d.content_hash} for d in transcripts},
             "skipped": [asdict(s) for s in skipped],
             "files": file_checksums(staging),
@@ -454,6 +454,8 @@ def _previous_index(out_dir: Path, encoder: object) -> Index | None:
             manifest.get("pipeline") != pipeline_hash()
             or manifest.get("backend", "torch") != getattr(encoder, "backend", "torch")
             or manifest.get("dimension") != encoder.dimension
+            or (manifest.get("prompts") or {"query": "", "document": ""})
+            != getattr(encoder, "prompts", {"query": "", "document": ""})
         ):
             return None
         return Index.load(out_dir, model=encoder.name)
@@ -463,8 +465,6 @@ def _previous_index(out_dir: Path, encoder: object) -> Index | None:
 
 @dataclass(frozen=True)
 class _Part:
-            or (manifest.get("prompts") or {"query": "", "document": ""})
-            != getattr(encoder, "prompts", {"query": "", "document": ""})
     chunks: list[Chunk]
     windows: np.ndarray
     vectors: np.ndarray
