@@ -26,6 +26,9 @@ ANSWERABLE = [REPO.parent / "shared" / "eval" / "dev.jsonl", REPO / "tests/data/
               REPO / "tests/data/answers_hard.jsonl"]
 UNANSWERABLE = [REPO / "tests/data/offtopic.jsonl", REPO / "tests/data/offtopic_near.jsonl"]
 FLOORS = [round(0.30 + 0.01 * i, 2) for i in range(51)]
+# "Almost nothing": the most questions of an unanswerable set that may match anything, and the
+# most passages they may match on average.
+MOST_QUESTIONS, MOST_MEAN = 0.10, 0.10
 
 
 def main() -> int:
@@ -84,8 +87,12 @@ def main() -> int:
             floor: {"gold_matching": sum(1 for _, g in rows if g is not None and g >= floor) / len(rows),
                     "median_matches": float(statistics.median((b >= floor).sum() for b, _ in rows))}
             for floor in FLOORS}}
+    # The floor: the lowest at which every unanswerable set matches almost nothing.
+    chosen = next((floor for floor in FLOORS if all(
+        r["floors"][floor]["questions_matching"] <= MOST_QUESTIONS and r["floors"][floor]["mean_matches"] <= MOST_MEAN
+        for r in report.values() if r["kind"] == "unanswerable")), None)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps({"chosen_floor": chosen, "sets": report}, indent=2))
         return 0
     names = list(report)
     print("floor  " + "  ".join(f"{n[:22]:>22}" for n in names))
@@ -100,6 +107,8 @@ def main() -> int:
             else:
                 cells.append(f"{figures['gold_matching']:>11.2f} / {figures['median_matches']:<8.0f}")
         print(f"{floor:5.2f}  " + "  ".join(f"{c:>22}" for c in cells))
+    print(f"\nlowest floor at which each unanswerable set has at most {MOST_QUESTIONS:.0%} of its questions matching "
+          f"anything and at most {MOST_MEAN} passages a question: {chosen} (qa.matching.MATCH_FLOOR)")
     return 0
 
 
