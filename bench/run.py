@@ -320,7 +320,6 @@ def bench_milvus(index_dir: Path, uri: str, server_pid: int | None, asked: list[
         "publish_rows_per_s": round(rows / seconds, 1),
         "milvus_server_rss_mb": rss_mb(server_pid) if server_pid else None,
         "query_in_process": in_process,
-        "timeline_in_process": timeline,
         "server": servers[0],
         "servers": servers,
     }
@@ -383,6 +382,7 @@ def main() -> int:
         "sources": [str(s) for s in sources],
         "build": build,
         "query_in_process": in_process,
+        "timeline_in_process": timeline,
         "server": servers[0] if servers else None,
         "servers": servers,
         "milvus": milvus,
