@@ -88,3 +88,50 @@ def test_every_citation_answer_and_highlight_points_at_the_right_words(full_sear
                 p["citation"]["path"] == cited["path"] and p["citation"]["start"] <= cited["start"] < cited["end"] <= p["citation"]["end"]
                 for p in body["passages"]
             ), (gold.question, cited)
+
+
+# Issue 16 over the whole archive: a phrase's count against the raw files, and the relevance floor.
+
+@pytest.mark.parametrize("phrase", ["wolf warrior", "genocide", "Taiwan Strait", "one China policy"])
+def test_phrase_counts_over_the_whole_archive_agree_with_the_raw_files(full_searcher, raw_by_path, phrase):
+    """Every occurrence of the phrase in a speaker's turn (found by a regex of its own in the raw
+    files) lies in exactly one exported passage, every exported passage holds one, and the
+    timeline's briefings per month are the raw files'."""
+    import re
+    from collections import Counter
+
+    from qa import export
+
+    pattern = re.compile(r"(?<![^\W_])" + r"[\W_]+".join(map(re.escape, phrase.split())) + r"(?![^\W_])", re.I)
+    occurrences, dates = {}, {}
+    for document in full_searcher.index.documents.values():
+        raw = raw_by_path[document.path]
+        spans = [(t.start, t.end) for t in document.turns if not t.is_question]
+        hits = [m.start() for m in pattern.finditer(raw) if any(a <= m.start() < b for a, b in spans)]
+        if hits:
+            occurrences[document.path], dates[document.path] = hits, document.date
+    assert occurrences, phrase
+    exported = list(export.matches(full_searcher, f'"{phrase}"'))
+    spans = {(e["citation"]["path"], e["citation"]["start"], e["citation"]["end"]) for e in exported}
+    holding = Counter()
+    for path, hits in occurrences.items():
+        for hit in hits:
+            inside = [s for s in spans if s[0] == path and s[1] <= hit < s[2]]
+            assert len(inside) == 1, (phrase, path, hit)
+            holding[inside[0]] += 1
+    assert set(holding) == spans and len(spans) == len(exported)
+    for row in exported:
+        assert_citation_invariant(row, raw_by_path)
+    _, _, timeline = full_searcher.timeline(f'"{phrase}"')
+    assert timeline.passages == len(exported)
+    by_month = Counter(dates[path][:7] for path in occurrences if dates[path])
+    assert {b.period: b.briefings for b in timeline.buckets if b.briefings} == dict(by_month)
+
+
+def test_off_topic_and_near_topic_questions_match_almost_nothing(full_searcher):
+    """The relevance floor (qa.matching.MATCH_FLOOR): measured at 0 and 0.07 passages a question."""
+    for path in (OFF_TOPIC, NEAR_TOPIC):
+        questions = load_offtopic(path)
+        counts = [full_searcher.timeline(q)[2].passages for q in questions]
+        assert sum(1 for c in counts if c) <= 0.15 * len(counts), (path.name, counts)
+        assert sum(counts) <= 0.2 * len(counts), (path.name, counts)
