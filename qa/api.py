@@ -142,7 +142,9 @@ class QueryOut(BaseModel):
     text: str = Field(description="The words passages are ranked by (syntax removed).")
     phrases: list[str] = Field(description="Exact phrases every match holds (normalised: lower case, words only).")
     excluded: list[str] = Field(description="Words and phrases no match holds (normalised).")
-    speaker: str | None = Field(description="The speaker filter in force.")
+    speaker: str | None = Field(description="The speaker filter in force, when it is one label.")
+    speakers: list[str] = Field(description="Every speaker label the query allows: the speaker filter's, or all the "
+                                "labels `speaker:` names (`speaker:Kirby`: 'Mr. Kirby', 'Mr Kirby', ...).")
     date_from: str | None
     date_to: str | None
     matched_by: Literal["phrase", "meaning", "filters"] = Field(
@@ -254,8 +256,9 @@ def query_json(parsed: syntax.Parsed | None, filters: Filters) -> QueryOut | Non
     if parsed is None:
         return None
     matched_by = "phrase" if parsed.phrases else "meaning" if parsed.ranking_text.strip() else "filters"
+    speakers = list(parsed.speakers) or ([filters.speaker] if filters.speaker else [])
     return QueryOut(text=parsed.text, phrases=list(parsed.phrases), excluded=list(parsed.excluded),
-                    speaker=filters.speaker, date_from=filters.date_from, date_to=filters.date_to,
+                    speaker=filters.speaker, speakers=speakers, date_from=filters.date_from, date_to=filters.date_to,
                     matched_by=matched_by, notes=list(parsed.notes))
 
 

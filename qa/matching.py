@@ -83,9 +83,12 @@ class Archive:
     def __len__(self) -> int:
         return len(self.docs)
 
-    def allowed(self, filters: Filters) -> np.ndarray:
-        """The passages the filters allow (the embedded store's rule for windows, per passage)."""
-        if filters.speaker:
+    def allowed(self, filters: Filters, speakers: tuple[str, ...] = ()) -> np.ndarray:
+        """The passages the filters allow (the embedded store's rule for windows, per passage); ``speakers``,
+        several labels of one name (``speaker:Kirby``), stands for the speaker filter."""
+        if speakers:
+            mask = np.isin(self.speaker_key, [s.casefold() for s in speakers])
+        elif filters.speaker:
             mask = self.speaker_key == filters.speaker.casefold()
         else:
             mask = ~self.is_question
@@ -183,7 +186,7 @@ def match_rows(archive: Archive, store: Store, parsed: Parsed, filters: Filters,
                query_vector: np.ndarray | None, floor: float = MATCH_FLOOR) -> tuple[np.ndarray, np.ndarray | None]:
     """The rows of the passages that match, in row order, and (for a query matched by meaning)
     each passage's best cosine by row (None otherwise)."""
-    mask = archive.allowed(filters)
+    mask = archive.allowed(filters, parsed.speakers)
     for phrase in parsed.phrases:
         mask = mask & archive.holding(phrase)
     for phrase in parsed.excluded:

@@ -158,19 +158,22 @@ def check_paging(sort: str, offset: int) -> None:
         raise QuestionError(f"offset must be a whole number from 0 to {MAX_OFFSET}", "offset")
 
 
-def resolve_speaker(index: Store, value: str) -> tuple[str | None, str | None]:
-    """The speaker label that ``speaker:value`` names (a label, or words of exactly one label), or a note why none."""
+def resolve_speaker(index: Store, value: str) -> tuple[tuple[str, ...], str | None]:
+    """The speaker labels that ``speaker:value`` names: the label written (case ignored), or every label
+    holding its words ("Kirby": "Mr. Kirby", "Mr Kirby" and the transcripts' "Ms. Kirby"), and a note
+    when several or none do."""
     label = index.speaker_by_key.get(" ".join(value.split()).casefold())
     if label:
-        return label, None
+        return (label,), None
     words = set(syntax.normalise(value).split())
-    named = [s for s in index.speakers if words and words <= set(syntax.normalise(s).split())]
+    named = tuple(s for s in index.speakers if words and words <= set(syntax.normalise(s).split()))
     if len(named) == 1:
-        return named[0], None
+        return named, None
     if named:
-        shown = ", ".join(named[:5]) + (", ..." if len(named) > 5 else "")
-        return None, f"speaker:{value[:40]} names several speakers ({shown}): write one in quotes, e.g. speaker:\"{named[0]}\""
-    return None, f"no speaker is called {value[:40]!r}: speaker:{value[:40]} was read as words"
+        shown = ", ".join(named[:8]) + (", ..." if len(named) > 8 else "")
+        return named, (f"speaker:{value[:40]} counts the passages of {len(named)} speaker labels ({shown}); "
+                       f"write one in quotes for one only, e.g. speaker:\"{named[0]}\"")
+    return (), f"no speaker is called {value[:40]!r}: speaker:{value[:40]} was read as words"
 
 
 def apply_syntax(index: Store, parsed: syntax.Parsed, filters: Filters) -> tuple[syntax.Parsed, Filters]:
@@ -180,11 +183,16 @@ def apply_syntax(index: Store, parsed: syntax.Parsed, filters: Filters) -> tuple
     speaker = filters.speaker
     notes = list(parsed.notes)
     if parsed.speaker:
-        label, note = resolve_speaker(index, parsed.speaker)
-        if label:
-            speaker = label
-        else:
+        labels, note = resolve_speaker(index, parsed.speaker)
+        if note:
             notes.append(note)
+        if len(labels) == 1:
+            speaker = labels[0]
+        elif labels:
+            # Several labels of one name: the match set takes them all (parsed.speakers), not the filter.
+            speaker = None
+            parsed = replace(parsed, speakers=labels)
+        else:
             literal = f"speaker:{parsed.speaker}"
             parsed = replace(parsed, text=f"{parsed.text} {literal}".strip(), speaker=None)
     # Both date limits hold (a timeline bar's month within the query's after:/before:).

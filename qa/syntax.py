@@ -45,13 +45,14 @@ class Parsed:
     phrases: tuple[str, ...] = ()  # normalised phrases every match must hold
     excluded: tuple[str, ...] = ()  # normalised words and phrases no match may hold
     speaker: str | None = None  # as written after speaker: (resolved against the index by the searcher)
+    speakers: tuple[str, ...] = ()  # the labels it resolved to, when several (set by the searcher)
     date_from: str | None = None  # ISO, inclusive
     date_to: str | None = None
     notes: tuple[str, ...] = field(default=())  # what was read literally, and why
 
     @property
     def has_syntax(self) -> bool:
-        return bool(self.phrases or self.excluded or self.speaker or self.date_from or self.date_to)
+        return bool(self.phrases or self.excluded or self.speaker or self.speakers or self.date_from or self.date_to)
 
     @property
     def ranking_text(self) -> str:

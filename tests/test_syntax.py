@@ -111,3 +111,24 @@ def test_timeline_counts_and_phrase_marks():
     assert (timeline.passages, timeline.briefings, timeline.undated_passages) == (3, 3, 1)
     raw = "The WOLF WARRIOR, again: wolf\nwarrior."
     assert [raw[a:b] for a, b in phrase_marks(raw, 0, len(raw), ("wolf warrior",))] == ["WOLF WARRIOR", "wolf\nwarrior"]
+
+
+def test_speaker_names_one_label_several_or_none():
+    from types import SimpleNamespace
+
+    from qa.search import apply_syntax, resolve_speaker
+
+    labels = ["Mr Kirby", "Mr. Kirby", "Ms. Psaki", "Reporter"]
+    index = SimpleNamespace(speakers=labels, speaker_by_key={s.casefold(): s for s in labels})
+    assert resolve_speaker(index, "ms. PSAKI") == (("Ms. Psaki",), None)
+    assert resolve_speaker(index, "psaki") == (("Ms. Psaki",), None)
+    kirbys, note = resolve_speaker(index, "Kirby")
+    assert kirbys == ("Mr Kirby", "Mr. Kirby") and "2 speaker labels" in note
+    parsed, filters = apply_syntax(index, parse('speaker:Kirby "wolf warrior"'), Filters())
+    assert filters.speaker is None and parsed.speakers == kirbys and parsed.has_syntax
+    parsed, filters = apply_syntax(index, parse("speaker:Nobody tariffs"), Filters(speaker="Ms. Psaki"))
+    assert filters.speaker == "Ms. Psaki" and parsed.text == "tariffs speaker:Nobody" and parsed.notes
+    # Several labels of one name: the match set takes all of them.
+    archive = _archive()
+    rows, _ = match_rows(archive, None, parse('"wolf warrior"'), Filters(), None)
+    assert archive.allowed(Filters(), ("Mr. Kirby", "ms. psaki"))[rows].tolist() == [True, True, True]
