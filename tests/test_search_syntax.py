@@ -236,3 +236,17 @@ def test_both_stores_match_and_count_alike(built_index, milvus_index, encoder):
             assert [p.citation for p in one.passages] == [p.citation for p in other.passages] or sort == "relevance"
             if sort == "relevance":  # fused scores may differ in the last digits (fp16 against fp32 vectors)
                 assert {p.citation for p in one.passages} == {p.citation for p in other.passages}, (query, sort)
+
+
+def test_a_plain_question_pages_through_its_ranking(client):
+    """Without syntax the ranking is today's; offset reads on past the first k, to the end of its candidates."""
+    question = "How did SMEs perform in the first quarter?"
+    first = client.get("/api/ask", params={"q": question, "k": 5}).json()
+    seen, offset = [], 0
+    while offset is not None:
+        body = client.get("/api/ask", params={"q": question, "k": 50, "offset": offset}).json()
+        assert body["total"] is None and body["answer"] == first["answer"]
+        seen += [(p["citation"]["doc_id"], p["citation"]["start"]) for p in body["passages"]]
+        offset = body["next_offset"]
+    assert len(seen) == len(set(seen)) > 50
+    assert seen[:5] == [(p["citation"]["doc_id"], p["citation"]["start"]) for p in first["passages"]]
