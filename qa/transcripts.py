@@ -51,9 +51,10 @@ class Transcript:
     times: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
-        # Read back from JSON (documents.jsonl), the marks are lists: kept as tuples, hashable.
-        if self.times and not isinstance(self.times[0], tuple):
-            object.__setattr__(self, "times", tuple((int(o), float(t)) for o, t in self.times))
+        # Read back from JSON (documents.jsonl) or Milvus, the marks are lists (an empty one too):
+        # always kept as a tuple of tuples, so a document compares equal whichever store it came from.
+        if not isinstance(self.times, tuple) or (self.times and not isinstance(self.times[0], tuple)):
+            object.__setattr__(self, "times", tuple((int(o), float(t)) for o, t in (self.times or ())))
 
     def turn_text(self, turn: Turn) -> str:
         return self.raw[turn.start : turn.end]
