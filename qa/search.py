@@ -345,7 +345,9 @@ class Searcher:
             passages.append(self.passage(row, score, rank, window, idf, parsed.phrases))
         next_offset = offset + k if total > offset + k else None
         if sort == "relevance" and query is not None:
-            answer = self.answer(question, query, ordered, filters, began)
+            answer = self.quoted_question_answer(question, parsed, filters, ordered, began)
+            if answer is None:
+                answer = self.answer(question, query, ordered, filters, began)
             if not total:
                 answer = replace(answer, reason="No passage matches this query.")
         else:
@@ -355,6 +357,24 @@ class Searcher:
             answer = Answer(question=question, passages=(), took_ms=0.0, answered=False, reason=reason, filters=filters)
         return replace(answer, passages=tuple(passages), took_ms=round((time.perf_counter() - began) * 1000, 2),
                        total=total, offset=offset, next_offset=next_offset, sort=sort, parsed=parsed)
+
+    def quoted_question_answer(self, question: str, parsed: syntax.Parsed, filters: Filters, matched: list,
+                               began: float) -> Answer | None:
+        """A question whose only syntax is a quoted name ("the "Together for the Benefit of Enterprises"
+        initiative") is answered as the same question was before quotes meant a phrase, when that
+        answer's best passage holds the phrase; None otherwise (the answer then comes from the matches).
+
+        Ranking only the matching passages, by the words outside the quotes, changes the evidence
+        the answer model was fitted on (the margin to the next passage, the question's own words).
+        """
+        if not parsed.phrases or parsed.excluded or parsed.speaker or parsed.date_from or parsed.date_to or not matched:
+            return None
+        plain = self.query(question)  # the question as written, as it was asked before the syntax
+        ranked = self.ranker.rank(plain, answering.ANSWER_PASSAGES, filters).passages
+        rows = {item.row for item in matched if isinstance(item, Ranked)}
+        if not ranked or ranked[0].row not in rows:
+            return None
+        return self.answer(question, plain, ranked, filters, began)
 
     def answer(self, question: str, query: Query, ranked: list[Ranked], filters: Filters, began: float) -> Answer:
         """The answer chosen from the best passages (``ranked``); passages are filled in by the caller."""

@@ -250,3 +250,23 @@ def test_a_plain_question_pages_through_its_ranking(client):
         offset = body["next_offset"]
     assert len(seen) == len(set(seen)) > 50
     assert seen[:5] == [(p["citation"]["doc_id"], p["citation"]["start"]) for p in first["passages"]]
+
+
+def test_a_quoted_name_in_a_question_keeps_its_answer(searcher):
+    """Quotes around a name now ask for that phrase; the question is still answered as it was
+    before (same sentence, same confidence) when that answer's passage holds the phrase."""
+    import time
+
+    from qa.ranking import Filters
+
+    question = 'How many specific support measures did MIIT\'s "Together for the Benefit of Enterprises" SME service initiative introduce?'
+    quoted = searcher.ask(question)
+    assert quoted.parsed.phrases and quoted.total >= 1
+    assert all("together for the benefit of enterprises" in p.text.lower() for p in quoted.passages)
+    query = searcher.query(question)
+    before = searcher.answer(question, query, searcher.ranker.rank(query, 3, Filters()).passages, Filters(),
+                             time.perf_counter())
+    assert quoted.answer is not None and before.answer is not None
+    assert (quoted.answer.text, quoted.answer.confidence, quoted.answered) == \
+        (before.answer.text, before.answer.confidence, before.answered)
+    assert "73" in quoted.answer.text
