@@ -22,9 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 from qa.embedding import get_encoder  # noqa: E402
-from qa.evaluation import load_questions  # noqa: E402
+from qa.evaluation import holds_gold, load_questions  # noqa: E402
 from qa.index import Index, IndexLoadError  # noqa: E402
-from qa.text import collapse_whitespace  # noqa: E402
 
 
 def main() -> int:
@@ -64,8 +63,7 @@ def main() -> int:
                 for rank, row in enumerate(seen, start=1):
                     chunk = index.chunks[row]
                     document = index.documents[chunk.doc_id]
-                    if Path(document.path).name == Path(gold.doc).name and collapse_whitespace(gold.phrase).lower() in \
-                            collapse_whitespace(document.raw[chunk.start : chunk.end]).lower():
+                    if holds_gold(document.path, document.raw[chunk.start : chunk.end], gold):
                         hits1 += rank == 1
                         hits5 += rank <= 5
                         mrr += 1.0 / rank

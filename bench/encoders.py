@@ -24,24 +24,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from qa.chunking import clean_for_model  # noqa: E402
+from encoder_variants import sample_texts  # noqa: E402
 from qa.embedding import ModelError, get_encoder, resolve_model  # noqa: E402
 from qa.index import Index, IndexLoadError  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def window_texts(index: Index) -> list[str]:
-    texts = []
-    for window in range(len(index.windows)):
-        start, end = index.window_span(window)
-        raw = index.documents[index.chunks[int(index.windows[window, 0])].doc_id].raw
-        texts.append(clean_for_model(raw[start:end]))
-    return texts
 
 
 def token_lengths(model: str, prompt: str, texts: list[str]) -> np.ndarray:
@@ -71,7 +63,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     try:
-        texts = window_texts(Index.load(args.index))
+        texts = sample_texts(Index.load(args.index), every=1)  # every window, as the build encodes it
     except IndexLoadError as error:
         print(f"encoders: error: {error}", file=sys.stderr)
         return 2

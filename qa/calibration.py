@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from qa import answering
-from qa.evaluation import GoldQuestion, answer_holds
+from qa.evaluation import GoldQuestion, answer_holds, holds_gold
 from qa.query import Query
 from qa.search import AnswerSentence, Evidence, Searcher
 from qa.text import collapse_whitespace
@@ -187,9 +186,7 @@ def fit_weights(searcher: Searcher, questions: list[GoldQuestion], rounds: int =
     def is_right(row: int, gold: GoldQuestion) -> bool:
         chunk = store.chunks[row]
         document = store.documents[chunk.doc_id]
-        if Path(document.path).name != Path(gold.doc).name:
-            return False
-        return collapse_whitespace(gold.phrase).lower() in collapse_whitespace(document.raw[chunk.start : chunk.end]).lower()
+        return holds_gold(document.path, document.raw[chunk.start : chunk.end], gold)
 
     prepared = []
     for gold in questions:

@@ -43,6 +43,14 @@ class ModelError(RuntimeError):
 MAX_TOKENS = 512
 
 
+NO_PROMPTS = {"query": "", "document": ""}
+
+
+def prompts_of(encoder: object) -> dict[str, str]:
+    """The prompts an encoder applies (the tests' stand-ins apply none)."""
+    return getattr(encoder, "prompts", NO_PROMPTS)
+
+
 def read_prompts(location: str | Path) -> dict[str, str]:
     """The query and document prompts a sentence-transformers model folder names ("" when none).
 
@@ -54,21 +62,21 @@ def read_prompts(location: str | Path) -> dict[str, str]:
     try:
         config = json.loads((Path(location) / "config_sentence_transformers.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {"query": "", "document": ""}
+        return dict(NO_PROMPTS)
     prompts = config.get("prompts") or {}
     if not isinstance(prompts, dict):
-        return {"query": "", "document": ""}
+        return dict(NO_PROMPTS)
     query = prompts.get("query") or prompts.get("Retrieval-query") or ""
     document = prompts.get("document") or prompts.get("passage") or prompts.get("Retrieval-document") or ""
     if not query:
-        return {"query": "", "document": ""}
+        return dict(NO_PROMPTS)
     return {"query": str(query), "document": str(document)}
 
 
 def check_prompts(recorded: dict | None, encoder: object, where: str) -> None:
     """Refuse to encode questions for an index whose passages were encoded with other prompts."""
-    recorded = recorded or {"query": "", "document": ""}
-    current = getattr(encoder, "prompts", {"query": "", "document": ""})
+    recorded = recorded or NO_PROMPTS
+    current = prompts_of(encoder)
     if (recorded.get("query", ""), recorded.get("document", "")) != (current.get("query", ""), current.get("document", "")):
         raise ModelError(
             f"{where} was built with the prompts {recorded!r} but the model {getattr(encoder, 'name', '?')!r} "

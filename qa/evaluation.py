@@ -53,9 +53,14 @@ def load_questions(path: Path) -> list[GoldQuestion]:
 
 def is_correct(passage: Passage, gold: GoldQuestion) -> bool:
     """From the gold file and containing the phrase, whitespace collapsed and case ignored."""
-    if Path(passage.citation.path).name != Path(gold.doc).name:
+    return holds_gold(passage.citation.path, passage.text, gold)
+
+
+def holds_gold(path: str, text: str, gold: GoldQuestion) -> bool:
+    """``text`` of the file at ``path`` is from the gold file and contains the phrase."""
+    if Path(path).name != Path(gold.doc).name:
         return False
-    return collapse_whitespace(gold.phrase).lower() in collapse_whitespace(passage.text).lower()
+    return collapse_whitespace(gold.phrase).lower() in collapse_whitespace(text).lower()
 
 
 def answer_holds(answer: AnswerSentence | None, gold: GoldQuestion) -> bool:

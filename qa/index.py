@@ -34,6 +34,7 @@ import faiss
 import numpy as np
 
 from qa.chunking import Chunk, chunk_transcript, clean_for_model, window_spans
+from qa.embedding import NO_PROMPTS, prompts_of
 from qa import vectors as vector_index
 from qa.lexical import LexicalIndex, TokenStore, tokenize
 from qa.ranking import Filters
@@ -422,7 +423,7 @@ def _build(
             "backend": getattr(encoder, "backend", "torch"),
             "dimension": encoder.dimension,
             # Questions are encoded with the query prompt recorded here, passages were with the document one.
-            "prompts": getattr(encoder, "prompts", {"query": "", "document": ""}),
+            "prompts": prompts_of(encoder),
             "max_tokens": getattr(encoder, "max_tokens", None),
             "vector_index": vector_index.kind(index),
             "chunk_count": len(chunks),
@@ -454,8 +455,7 @@ def _previous_index(out_dir: Path, encoder: object) -> Index | None:
             manifest.get("pipeline") != pipeline_hash()
             or manifest.get("backend", "torch") != getattr(encoder, "backend", "torch")
             or manifest.get("dimension") != encoder.dimension
-            or (manifest.get("prompts") or {"query": "", "document": ""})
-            != getattr(encoder, "prompts", {"query": "", "document": ""})
+            or (manifest.get("prompts") or NO_PROMPTS) != prompts_of(encoder)
         ):
             return None
         return Index.load(out_dir, model=encoder.name)

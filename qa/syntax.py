@@ -78,6 +78,17 @@ def _iso(value: str, end: bool) -> str | None:
         return None
 
 
+def _take_phrase(query: str, at: int, into: list[str]) -> int | None:
+    """Add the phrase quoted at ``at`` to ``into`` (when it has words); the position after it, None if unclosed."""
+    quoted = _quoted(query, at)
+    if quoted is None:
+        return None
+    phrase = normalise(quoted[0])
+    if phrase:
+        into.append(phrase)
+    return quoted[1]
+
+
 def _quoted(query: str, at: int) -> tuple[str, int] | None:
     """The text between the quote at ``at`` and its closing quote, and the position after it (None: unclosed)."""
     for position in range(at + 1, len(query)):
@@ -101,12 +112,9 @@ def parse(query: str) -> Parsed:
             continue
         # A term starts here: a quoted phrase, an exclusion, an operator, or a plain word.
         if char in QUOTES:
-            quoted = _quoted(query, position)
-            if quoted is not None:
-                phrase = normalise(quoted[0])
-                if phrase:
-                    phrases.append(phrase)
-                position = quoted[1]
+            after = _take_phrase(query, position, phrases)
+            if after is not None:
+                position = after
                 continue
             notes.append("an unclosed quote was read as ordinary words")
             position += 1
@@ -114,12 +122,9 @@ def parse(query: str) -> Parsed:
         if char == "-" and position + 1 < length and not query[position + 1].isspace():
             following = query[position + 1]
             if following in QUOTES:
-                quoted = _quoted(query, position + 1)
-                if quoted is not None:
-                    phrase = normalise(quoted[0])
-                    if phrase:
-                        excluded.append(phrase)
-                    position = quoted[1]
+                after = _take_phrase(query, position + 1, excluded)
+                if after is not None:
+                    position = after
                     continue
             else:
                 end = _term_end(query, position + 1)

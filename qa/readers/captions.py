@@ -26,6 +26,7 @@ from pathlib import PurePosixPath
 
 from qa.transcripts import (
     Transcript,
+    decode,
     TranscriptError,
     Turn,
     _date_from_name,
@@ -68,12 +69,8 @@ def read_srt(data: bytes, relative_path: str, digest: str) -> Transcript:
 
 
 def _decode(data: bytes, relative_path: str) -> str:
-    if b"\x00" in data:
-        raise TranscriptError(f"{relative_path}: binary file (contains NUL bytes)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise TranscriptError(f"{relative_path}: not valid UTF-8 (byte {error.start})") from None
+    # Caption files often open with a byte-order mark, which is not caption text.
+    return decode(data, relative_path).removeprefix("\ufeff")
 
 
 def _seconds(stamp: str) -> float:
