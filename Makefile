@@ -81,10 +81,11 @@ $(EVAL_INDEX)/manifest.json: $(wildcard qa/*.py qa/readers/*.py) $(wildcard seed
 	$(BIN)/qa $(ENCODER_FLAGS) index --source seeds --source $(WH_CORPUS) --out $(EVAL_INDEX)
 
 # Question sets: the shared dev set; our own (tests/data): `questions` and `answers_tune` are
-# what the answer model is fitted on, `answers_check` and `answers_hard` are only checked on.
+# what the answer model is fitted on, `answers_check`, `answers_hard` and `blind_20261201` (written
+# blind, by a helper that saw neither code nor ranking) are only checked on.
 DATA := tests/data
 EVAL_QUESTIONS ?= $(SHARED)/eval/dev.jsonl $(DATA)/questions.jsonl $(DATA)/answers_tune.jsonl \
-                  $(DATA)/answers_check.jsonl $(DATA)/answers_hard.jsonl
+                  $(DATA)/answers_check.jsonl $(DATA)/answers_hard.jsonl $(DATA)/blind_20261201.jsonl
 EVAL_OFFTOPIC ?= $(DATA)/offtopic.jsonl $(DATA)/offtopic_near.jsonl
 FIT_QUESTIONS ?= $(DATA)/questions.jsonl $(DATA)/answers_tune.jsonl
 FIT_OFFTOPIC ?= $(DATA)/offtopic.jsonl
