@@ -16,7 +16,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import assert_citation_invariant, read_raw, shared_available
+from conftest import assert_citation_invariant, read_raw, requires_shared, shared_available
 
 pytestmark = pytest.mark.slow
 
@@ -140,6 +140,7 @@ def test_oldest_is_the_first_time_it_was_said(client):
     assert (first["citation"]["date"] or "")[:7] == first_month
 
 
+@requires_shared  # needs the White House sample beside the seeds
 def test_question_timeline_counts_passages_above_the_floor(client):
     question = "What did the President say about Taiwan?" if shared_available() else "How did SMEs perform?"
     timeline = client.get("/api/timeline", params={"q": question}).json()
@@ -238,6 +239,7 @@ def test_both_stores_match_and_count_alike(built_index, milvus_index, encoder):
                 assert {p.citation for p in one.passages} == {p.citation for p in other.passages}, (query, sort)
 
 
+@requires_shared  # needs the White House sample beside the seeds
 def test_a_plain_question_pages_through_its_ranking(client):
     """Without syntax the ranking is today's; offset reads on past the first k, to the end of its candidates."""
     question = "How did SMEs perform in the first quarter?"
@@ -252,6 +254,7 @@ def test_a_plain_question_pages_through_its_ranking(client):
     assert seen[:5] == [(p["citation"]["doc_id"], p["citation"]["start"]) for p in first["passages"]]
 
 
+@requires_shared  # needs the White House sample beside the seeds
 def test_a_quoted_name_in_a_question_keeps_its_answer(searcher):
     """Quotes around a name now ask for that phrase; the question is still answered as it was
     before (same sentence, same confidence) when that answer's passage holds the phrase."""
