@@ -76,7 +76,7 @@ fuzz: install
 
 # The evaluation index (seeds + the shared White House briefings) is rebuilt when the code or the
 # transcripts change.
-$(EVAL_INDEX)/manifest.json: $(wildcard qa/*.py qa/readers/*.py) $(wildcard seeds/*) $(wildcard $(WH_CORPUS)/*) $(ENCODER_READY) | install
+$(EVAL_INDEX)/manifest.json: $(wildcard qa/*.py qa/readers/*.py qa/stores/*.py) $(wildcard seeds/*) $(wildcard $(WH_CORPUS)/*) $(ENCODER_READY) | install
 	@test -d $(WH_CORPUS) || { echo "make eval needs the shared corpus at $(WH_CORPUS) (set SHARED=...)"; exit 2; }
 	$(BIN)/qa $(ENCODER_FLAGS) index --source seeds --source $(WH_CORPUS) --out $(EVAL_INDEX)
 

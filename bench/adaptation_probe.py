@@ -30,7 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.chunking import Chunk  # noqa: E402
 from qa.embedding import resolve_model  # noqa: E402
-from qa.index import Index, IndexLoadError  # noqa: E402
+from qa.stores.embedded import Index  # noqa: E402
+from qa.stores.seam import IndexLoadError  # noqa: E402
 from qa.settings import DEFAULT_MODEL  # noqa: E402
 
 

@@ -50,7 +50,7 @@ def main() -> int:
     from qa import answering
     from qa.api import load_searcher
     from qa.evaluation import abstention, evaluate, load_offtopic, load_questions, summarise
-    from qa.index import IndexLoadError
+    from qa.stores.seam import IndexLoadError
     from qa.settings import Settings
 
     try:

@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 
 from qa.embedding import get_encoder  # noqa: E402
 from qa.evaluation import holds_gold, load_questions  # noqa: E402
-from qa.index import Index, IndexLoadError  # noqa: E402
+from qa.stores.embedded import Index  # noqa: E402
+from qa.stores.seam import IndexLoadError  # noqa: E402
 
 
 def main() -> int:

@@ -25,7 +25,8 @@ import numpy as np  # noqa: E402
 
 from qa.chunking import clean_for_model  # noqa: E402
 from qa.embedding import OnnxEncoder, export_onnx, resolve_model  # noqa: E402
-from qa.index import Index, IndexLoadError  # noqa: E402
+from qa.stores.embedded import Index  # noqa: E402
+from qa.stores.seam import IndexLoadError  # noqa: E402
 from qa.settings import DEFAULT_MODEL  # noqa: E402
 
 

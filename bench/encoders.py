@@ -31,7 +31,8 @@ import numpy as np  # noqa: E402
 
 from encoder_variants import sample_texts  # noqa: E402
 from qa.embedding import ModelError, get_encoder, resolve_model  # noqa: E402
-from qa.index import Index, IndexLoadError  # noqa: E402
+from qa.stores.embedded import Index  # noqa: E402
+from qa.stores.seam import IndexLoadError  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -62,7 +62,7 @@ def main() -> int:
     sources = args.source or [REPO / "seeds", SHARED / "corpus" / "wh-press-briefings"]
 
     from qa.embedding import get_encoder
-    from qa.index import build_index
+    from qa.build import build_index
     from qa.settings import DEFAULT_BACKEND
 
     with tempfile.TemporaryDirectory(prefix="qa-load-") as workdir:

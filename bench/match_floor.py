@@ -46,7 +46,7 @@ def main() -> int:
     import numpy as np
 
     from qa.api import load_searcher
-    from qa.ranking import Filters
+    from qa.query import Filters
     from qa.settings import Settings
     from qa.syntax import normalise
 

@@ -4,7 +4,7 @@ makes, the row look-ups, and the server's memory.
     .venv/bin/python bench/milvus_scale.py --windows 1000000
 
 A ``milvus-lite server`` is started here (or ``--milvus-uri`` names another Milvus), and one
-collection with the windows schema of ``qa.milvus_store`` (vector index HNSW above 200,000 rows,
+collection with the windows schema of ``qa.stores.milvus_publish`` (vector index HNSW above 200,000 rows,
 as a publish makes it; BM25 function over the tokens; the filter fields) is filled with synthetic
 rows: clustered unit vectors as ``bench/scale.py`` makes them, 48 tokens a row drawn from a
 Zipf-distributed vocabulary of 50,000 words, 500 speakers, 5,000 documents. Then, as a query of
@@ -53,7 +53,8 @@ def main() -> int:
     from run import rss_mb, start_milvus
     from scale import clustered
 
-    from qa.milvus_store import _index_params, _schemas, connect
+    from qa.stores.milvus import connect
+    from qa.stores.milvus_publish import _index_params, _schemas
 
     rng = np.random.default_rng(0)
     workdir = tempfile.TemporaryDirectory(prefix="qa-milvus-scale-")

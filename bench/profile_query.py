@@ -32,7 +32,7 @@ def main() -> int:
 
     from qa.api import load_searcher
     from qa.query import Query
-    from qa.index import IndexLoadError
+    from qa.stores.seam import IndexLoadError
     from qa.settings import Settings
 
     try:

@@ -41,7 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.chunking import clean_for_model  # noqa: E402
 from qa.evaluation import DEPTH, GoldQuestion, load_questions  # noqa: E402
-from qa.index import document_profile  # noqa: E402
+from qa.stores.embedded import document_profile  # noqa: E402
 from qa.lexical import tokenize  # noqa: E402
 from qa.ranking import _standardise  # noqa: E402
 from qa.search import Searcher  # noqa: E402

@@ -93,7 +93,7 @@ def machine() -> dict:
 def bench_build(sources: list[Path], backend: str, workdir: Path) -> tuple[dict, Path]:
     from qa.chunking import chunk_all, clean_for_model, window_spans
     from qa.embedding import get_encoder
-    from qa.index import build_index
+    from qa.build import build_index
     from qa.transcripts import load_folder
 
     began = time.perf_counter()
@@ -300,8 +300,8 @@ def start_milvus(data_dir: Path) -> tuple[subprocess.Popen, str]:
 
 def bench_milvus(index_dir: Path, uri: str, server_pid: int | None, asked: list[str], args) -> dict:
     """Publish the index to Milvus, then the same query measurements as for the embedded store."""
-    from qa.index import Index
-    from qa.milvus_store import publish
+    from qa.stores.embedded import Index
+    from qa.stores.milvus_publish import publish
 
     index = Index.load(index_dir)
     began = time.perf_counter()

@@ -113,6 +113,18 @@ def kind_spans(text: str, kind: str | None, question: str = "") -> list[tuple[in
     return spans
 
 
+def kinds_present(text: str) -> int:
+    """Which kinds' words ``text`` may hold, as bits in KINDS order: for a kind whose bit is not set,
+    ``kind_spans(text, kind, question)`` is empty whatever the question (the index stores this for
+    every sentence, so that a question skips the patterns a sentence cannot match)."""
+    return sum(1 << number for number, kind in enumerate(KINDS) if _SENTENCE_HAS[kind].search(text))
+
+
+def may_hold(kinds: int, kind: str) -> bool:
+    """Whether a ``kinds_present`` mask leaves room for words of ``kind``."""
+    return bool(kinds >> KINDS.index(kind) & 1)
+
+
 def has_kind(text: str, kind: str | None, question: str = "") -> bool:
     """Whether ``text`` holds words of the given kind that the question does not already hold
     (False for ``None``)."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import math
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from qa.answer_types import has_kind, kind_near, kind_spans
+from qa.answer_types import kind_near, kind_spans, may_hold
+from qa.chunking import Sentences
 from qa.lexical import tokenize
 from qa.query import Query
 from qa.text import sentence_spans, word_count
@@ -57,6 +60,8 @@ class PassageView:
     best_window: int  # position in ``windows``
     occasion: frozenset[str] = frozenset()  # the words naming its briefing (title, date, speakers)
     doc_id: str = ""
+    # Its sentences and their words (the store's, read from the index; None: split here).
+    sentences: Sentences | None = None
 
 
 # Features of one candidate answer (a sentence, maybe with its neighbour), for choosing among them.
@@ -186,35 +191,47 @@ def _linear_json(model: LinearModel) -> dict:
 
 
 def candidates(query: Query, passages: list[PassageView]) -> list[Candidate]:
-    """Every sentence of the given passages as an answer candidate, with its features."""
+    """Every sentence of the given passages as an answer candidate, with its features.
+
+    What a passage's sentences are and which words each holds is read from the passage (the index
+    computed it when it was built); what depends on the question (the kind of words it asks for,
+    the words it shares) is computed once per text and question, however many candidates read it.
+    """
     found: list[Candidate] = []
     if not passages:
         return found
     best_score = passages[0].score
     total = sum(query.idf.values()) or 1.0
+    kinds_of = _once(lambda text: kind_spans(text, query.kind, query.text))
 
-    def share(words: set[str], leave_out: frozenset[str] = frozenset()) -> float:
+    def share(words: frozenset[str], leave_out: frozenset[str] = frozenset()) -> float:
         return sum(w for t, w in query.idf.items() if t in words and t not in leave_out) / total
 
     for passage in passages:
         raw = passage.raw
         topic = frozenset(query.tokens) - passage.occasion
-        sentences = sentence_spans(raw, passage.start, passage.end)
-        words = [set(tokenize(raw[s:e])) for s, e in sentences]
-        for number, (start, end) in enumerate(sentences):
-            span_start, span_end = answer_span(raw, sentences, number, query.kind, query.text)
-            span_words = set().union(*(words[i] for i, (s, e) in enumerate(sentences) if s >= span_start and e <= span_end))
+        near = _once(lambda text, topic=topic: kind_near(text, query.kind, topic, spans=kinds_of(text)))
+        sentences = passage.sentences or Sentences.of(raw, passage.start, passage.end)
+        spans, words = list(sentences.spans), sentences.words
+        # A sentence whose stored kinds leave out the question's holds none of its kind's words.
+        lacking = {span for span, kinds in zip(spans, sentences.kinds) if query.kind and not may_hold(kinds, query.kind)}
+        kinds_at = _once(lambda start, end: [] if (start, end) in lacking else kinds_of(raw[start:end]))
+        starts, ends = [s for s, _ in spans], [e for _, e in spans]
+        union = _once(lambda first, last: frozenset().union(*words[first:last]))
+        for number, (start, end) in enumerate(spans):
+            span_start, span_end = answer_span(raw, spans, number, query.kind, query.text, kinds_at)
+            # The words of the sentences wholly inside the answer (a cut one is left out).
+            span_words = union(bisect_left(starts, span_start), bisect_right(ends, span_end))
             window = _window_of(passage, start)
             text = raw[span_start:span_end]
-            kinds = kind_spans(text, query.kind, query.text)
             features = np.array([
                 share(span_words),
                 share(span_words, passage.occasion),
-                share(set().union(*words[max(0, number - 1) : number + 2])),
+                share(union(max(0, number - 1), number + 2)),
                 passage.window_cosines[window],
                 1.0 if window == passage.best_window else 0.0,
-                1.0 if kinds else 0.0,
-                1.0 if kind_near(text, query.kind, topic, spans=kinds) else 0.0,
+                1.0 if kinds_at(span_start, span_end) else 0.0,
+                1.0 if near(text) else 0.0,
                 best_score - passage.score,
                 1.0 if number == 0 else 0.0,
                 math.log1p(word_count(raw[start:end])),
@@ -224,13 +241,30 @@ def candidates(query: Query, passages: list[PassageView]) -> list[Candidate]:
     return found
 
 
+def _once(function: Callable) -> Callable:
+    """``function`` computing each distinct argument once (for one question's candidates)."""
+    done: dict = {}
+
+    def once(*args):
+        value = done.get(args, done)
+        if value is done:
+            value = done[args] = function(*args)
+        return value
+
+    return once
+
+
 def answer_span(raw: str, sentences: list[tuple[int, int]], number: int, kind: str | None = None,
-                question: str = "") -> tuple[int, int]:
+                question: str = "", kinds_at: Callable[[int, int], list] | None = None) -> tuple[int, int]:
     """Sentence ``number`` of a passage with the neighbour it needs, at most MAX_ANSWER_WORDS words:
     the sentence before when it refers back to it ("That was...", "They...") or is too short to
     stand alone; the one after when it only announces it (ends in ':'); and, when the question
     asks for a kind of answer (a number, a date...) that the sentence lacks, the neighbour that
-    has it. A sentence longer than the limit is cut at a clause boundary."""
+    has it. A sentence longer than the limit is cut at a clause boundary. ``kinds_at(start, end)``:
+    the words of the kind in ``raw[start:end]`` (``kind_spans``; a caller asking for many sentences
+    remembers them)."""
+    if kinds_at is None:
+        kinds_at = lambda start, end: kind_spans(raw[start:end], kind, question)  # noqa: E731
     start, end = sentences[number]
     text = raw[start:end]
     first, last = number, number
@@ -244,10 +278,10 @@ def answer_span(raw: str, sentences: list[tuple[int, int]], number: int, kind: s
     if text.rstrip().endswith(":") and number + 1 < len(sentences) and fits(number + 1):
         last = number + 1
         end = sentences[last][1]
-    if kind is not None and not has_kind(raw[start:end], kind, question):
-        if last + 1 < len(sentences) and has_kind(raw[slice(*sentences[last + 1])], kind, question) and fits(last + 1):
+    if kind is not None and not kinds_at(start, end):
+        if last + 1 < len(sentences) and kinds_at(*sentences[last + 1]) and fits(last + 1):
             end = sentences[last + 1][1]
-        elif first > 0 and has_kind(raw[slice(*sentences[first - 1])], kind, question) and fits(first - 1):
+        elif first > 0 and kinds_at(*sentences[first - 1]) and fits(first - 1):
             start = sentences[first - 1][0]
     if word_count(raw[start:end]) > MAX_ANSWER_WORDS:
         end = _cut_after_words(raw, start, end, MAX_ANSWER_WORDS)
@@ -301,22 +335,24 @@ def confidence_features(query: Query, found: list[Candidate], chosen: Candidate,
 # -- highlights --------------------------------------------------------------------------------
 
 
-def sentence_weights(raw: str, start: int, end: int, query_idf: dict[str, float]) -> list[tuple[int, int, float]]:
-    """Each sentence of ``raw[start:end]`` with the summed IDF of the question's words it contains."""
-    scored = []
-    for sentence_start, sentence_end in sentence_spans(raw, start, end):
-        words = set(tokenize(raw[sentence_start:sentence_end]))
-        scored.append((sentence_start, sentence_end, sum(w for t, w in query_idf.items() if t in words)))
-    return scored
+def sentence_weights(raw: str, start: int, end: int, query_idf: dict[str, float],
+                     sentences: Sentences | None = None) -> list[tuple[int, int, float]]:
+    """Each sentence of ``raw[start:end]`` with the summed IDF of the question's words it contains
+    (``sentences``: the passage's, read from the index, of which those inside the span are taken)."""
+    if sentences is None:
+        sentences = Sentences.of(raw, start, end)
+    return [(s, e, sum(w for t, w in query_idf.items() if t in words))
+            for (s, e), words in sentences.inside(start, end)]
 
 
-def highlights(raw: str, window: tuple[int, int], query_idf: dict[str, float]) -> list[tuple[int, int]]:
+def highlights(raw: str, window: tuple[int, int], query_idf: dict[str, float],
+               sentences: Sentences | None = None) -> list[tuple[int, int]]:
     """The sentences of a passage's best window that best answer the question, as raw offsets.
 
     When no sentence shares a word with the question (a paraphrase matched by meaning alone),
     the whole window is the highlight: it is where the passage matched.
     """
-    scored = sentence_weights(raw, window[0], window[1], query_idf)
+    scored = sentence_weights(raw, window[0], window[1], query_idf, sentences)
     best = max((weight for _, _, weight in scored), default=0.0)
     if best <= 0:
         return [window]
@@ -324,12 +360,16 @@ def highlights(raw: str, window: tuple[int, int], query_idf: dict[str, float]) -
     return _merge_adjacent(raw, spans)
 
 
-def coverage(raw: str, window: tuple[int, int], query_idf: dict[str, float]) -> float:
+def coverage(raw: str, window: tuple[int, int], query_idf: dict[str, float],
+             sentences: Sentences | None = None) -> float:
     """The share of the question's IDF weight found in the window."""
     total = sum(query_idf.values())
     if total <= 0:
         return 0.0
-    words = set(tokenize(raw[window[0] : window[1]]))
+    if sentences is None:
+        words = set(tokenize(raw[window[0] : window[1]]))
+    else:
+        words = frozenset().union(*(w for _, w in sentences.inside(*window)))
     return sum(w for t, w in query_idf.items() if t in words) / total
 
 

@@ -22,13 +22,13 @@ from pydantic import BaseModel, Field, field_validator
 from qa import __version__
 from qa.body_limit import BodyLimit
 from qa.pages import find_document, mount_pages
-from qa.ranking import Filters
+from qa.query import Filters
 from qa.reloader import Reloader, _return_large_blocks_to_the_system, load_searcher
 from qa import export, syntax
 from qa.matching import MATCH_FLOOR, Timeline
 from qa.search import MAX_OFFSET, Answer, QuestionError, Searcher
 from qa.settings import Settings
-from qa.store import StoreUnavailable
+from qa.stores.seam import StoreUnavailable
 
 __all__ = ["create_app", "app_from_env", "answer_json", "load_searcher"]
 

@@ -6,6 +6,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from qa.answer_types import kinds_present
+from qa.lexical import tokenize
 from qa.text import collapse_whitespace, sentence_spans, trim_span, word_count
 from qa.transcripts import Transcript, Turn
 
@@ -34,6 +36,28 @@ class Chunk:
     question: str | None = None
     # Captions: seconds into the video where the passage begins (None for other formats).
     t: float | None = None
+
+
+@dataclass(frozen=True)
+class Sentences:
+    """A passage's sentences as the answer and the highlights read them: each one's offsets into
+    the raw text, its words (``qa.lexical.tokenize``) and the kinds of answer words it may hold
+    (``qa.answer_types.kinds_present``). The index computes them when it is built, so that a
+    question only reads them."""
+
+    spans: tuple[tuple[int, int], ...]
+    words: tuple[frozenset[str], ...]
+    kinds: tuple[int, ...]
+
+    @classmethod
+    def of(cls, raw: str, start: int, end: int) -> Sentences:
+        spans = tuple(sentence_spans(raw, start, end))
+        return cls(spans, tuple(frozenset(tokenize(raw[s:e])) for s, e in spans),
+                   tuple(kinds_present(raw[s:e]) for s, e in spans))
+
+    def inside(self, start: int, end: int) -> list[tuple[tuple[int, int], frozenset[str]]]:
+        """The sentences within ``[start, end)`` (a window of the passage), with their words."""
+        return [(span, words) for span, words in zip(self.spans, self.words) if start <= span[0] and span[1] <= end]
 
 
 # Stage directions and editorial marks, which carry no content of their own.
@@ -169,13 +193,15 @@ def embedding_text(chunk: Chunk) -> str:
 WINDOW_WORDS = 64
 
 
-def window_spans(raw: str, chunk: Chunk, max_words: int = WINDOW_WORDS) -> list[tuple[int, int]]:
-    """Offsets of the windows of ``chunk``: consecutive runs of its sentences, each <= max_words."""
+def window_spans(raw: str, chunk: Chunk, max_words: int = WINDOW_WORDS,
+                 sentences: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+    """Offsets of the windows of ``chunk``: consecutive runs of its sentences, each <= max_words
+    (``sentences``: the chunk's, when the caller has split it already)."""
     spans: list[tuple[int, int]] = []
     run_start: int | None = None
     run_words = 0
     last_end = chunk.start
-    for start, end in sentence_spans(raw, chunk.start, chunk.end):
+    for start, end in sentence_spans(raw, chunk.start, chunk.end) if sentences is None else sentences:
         words = word_count(raw[start:end])
         if run_start is not None and run_words + words > max_words:
             spans.append((run_start, last_end))

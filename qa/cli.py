@@ -147,8 +147,8 @@ def add_store_options(parser: argparse.ArgumentParser, note: str = "") -> None:
 def run_index(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
+    from qa.build import build_index
     from qa.embedding import get_encoder
-    from qa.index import build_index
 
     sources = tuple(args.source) if args.source else settings.sources
     for source in sources:
@@ -171,7 +171,7 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
     seed = None
     if settings.store == "milvus" and not args.full and not (Path(settings.index_dir) / "manifest.json").exists():
         # No local build folder (a fresh builder): take the vectors of unchanged text from Milvus.
-        from qa.milvus_store import seed_vectors
+        from qa.stores.milvus_publish import seed_vectors
 
         seed = seed_vectors(settings.milvus_uri, settings.milvus_prefix, encoder)
         if seed is not None:
@@ -208,8 +208,8 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
 def publish_to_milvus(folder: Path, settings: Settings, force: bool = False, shards: int | None = None,
                       replicas: int | None = None) -> int:
     """Publish an embedded index to the Milvus store as a new generation (unless it is there already)."""
-    from qa.index import Index
-    from qa.milvus_store import publish, published_digest, source_digest
+    from qa.stores.embedded import Index
+    from qa.stores.milvus_publish import publish, published_digest, source_digest
 
     index = Index.load(folder, model=settings.model)
     uri, prefix = settings.milvus_uri, settings.milvus_prefix
@@ -224,7 +224,7 @@ def publish_to_milvus(folder: Path, settings: Settings, force: bool = False, sha
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     from qa.api import answer_json, load_searcher
-    from qa.ranking import Filters
+    from qa.query import Filters
     from qa.search import QuestionError, validate
 
     try:
@@ -263,7 +263,7 @@ def run_timeline(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
     from qa.api import load_searcher, timeline_json
-    from qa.ranking import Filters
+    from qa.query import Filters
     from qa.search import QuestionError
 
     began = time.perf_counter()
@@ -290,7 +290,7 @@ def run_timeline(args: argparse.Namespace, settings: Settings) -> int:
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
     from qa import export
     from qa.api import load_searcher
-    from qa.ranking import Filters
+    from qa.query import Filters
     from qa.search import QuestionError, validate
 
     try:

@@ -7,7 +7,8 @@ import io
 import json
 from collections.abc import Iterator
 
-from qa.ranking import Filters, Ranked
+from qa.query import Filters
+from qa.ranking import Ranked
 from qa.search import Searcher
 from qa.text import collapse_whitespace
 

@@ -6,8 +6,8 @@ the excluded words and phrases, and, for a query without a phrase, when the cosi
 window to the query's words is at least ``MATCH_FLOOR`` (chosen by measurement:
 bench/match_floor.py, README.md). A query of filters alone matches every passage they allow.
 
-The scans read the store only through ``passage_table()`` and ``dense_scan()`` (``qa.store``), so
-both stores answer the same.
+The scans read the store only through ``passage_table()`` and ``dense_scan()`` (``qa.stores.seam``),
+so both stores answer the same.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from datetime import date
 
 import numpy as np
 
-from qa.ranking import Filters
-from qa.store import PassageTable, Store
+from qa.query import Filters
+from qa.stores.seam import PassageTable, Store
 from qa.syntax import Parsed, normalise
 
 # The cosine a passage's best window must reach to match a query without a phrase: the lowest at

@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from qa import syntax
 from qa.matching import MATCH_FLOOR
-from qa.ranking import Filters
+from qa.query import Filters
 from qa.search import SORTS, QuestionError, Searcher
 
 # The templates and CSS, found the same way from a checkout, an editable install and a wheel.

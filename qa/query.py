@@ -1,4 +1,8 @@
-"""The question, analysed once: its words, their weights, its vector and the kind of answer it asks for."""
+"""The question, analysed once: its words, their weights, its vector and the kind of answer it asks for.
+
+``Filters``, the restrictions a question is asked with, stand beside it: ranking and both stores
+read them.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,19 @@ import numpy as np
 
 from qa.answer_types import expected_kind
 from qa.lexical import tokenize
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on which passages may be returned; ``None`` means no restriction."""
+
+    speaker: str | None = None
+    date_from: str | None = None  # ISO dates, inclusive
+    date_to: str | None = None
+    doc_id: str | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.speaker or self.date_from or self.date_to or self.doc_id)
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.lexical import tokenize
+from qa.query import Filters
 
 if TYPE_CHECKING:
     from qa.query import Query
-    from qa.store import Store
+    from qa.stores.seam import Store
 
 
 @dataclass(frozen=True)
@@ -62,19 +63,6 @@ TITLE_WORDS = frozenset(tokenize(
     spokeswoman host minister white house aide military national security adviser advisor
     coordinator press reporter special envoy representative staff the"""
 ))
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Restrictions on which passages may be returned; ``None`` means no restriction."""
-
-    speaker: str | None = None
-    date_from: str | None = None  # ISO dates, inclusive
-    date_to: str | None = None
-    doc_id: str | None = None
-
-    def is_empty(self) -> bool:
-        return not (self.speaker or self.date_from or self.date_to or self.doc_id)
 
 
 @dataclass(frozen=True)
@@ -112,7 +100,7 @@ class Ranking:
 class Ranker:
     """Ranks the chunks of one store for a question vector and text.
 
-    It reads the store only through the seam in ``qa.store``: candidate windows (dense and
+    It reads the store only through the seam in ``qa.stores.seam``: candidate windows (dense and
     lexical, filters pushed down), the candidates' rows and vectors, per-word BM25 on the
     candidates and the corpus statistics; the fusion is computed here, so both stores rank alike.
     """
@@ -214,7 +202,8 @@ class Ranker:
         best_in_doc = np.full(len(docs), -1.0, dtype=np.float64)
         np.maximum.at(best_in_doc, candidate_doc, cosine)
         named = set(tokens)
-        speaker = np.array([bool(self.label_names(label) & named) for label in rows.speakers], dtype=np.float64)
+        naming = {label: 1.0 if self.label_names(label) & named else 0.0 for label in set(rows.speakers)}
+        speaker = np.array([naming[label] for label in rows.speakers], dtype=np.float64)
         return Signals(
             candidates=candidates,
             chunks=rows.chunks,

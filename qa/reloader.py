@@ -9,7 +9,7 @@ import time
 
 from qa.search import Searcher
 from qa.settings import Settings
-from qa.store import StoreUnavailable
+from qa.stores.seam import StoreUnavailable
 
 logger = logging.getLogger("qa.api")
 
@@ -25,7 +25,7 @@ def load_searcher(settings: Settings) -> Searcher:
     from threadpoolctl import threadpool_limits
 
     from qa.embedding import check_prompts, get_encoder
-    from qa.store import open_store
+    from qa.stores.open import open_store
 
     threadpool_limits(1)
 
@@ -109,7 +109,7 @@ class Reloader:
 
 def _milvus_stamp(settings: Settings) -> tuple | None:
     """The collection the Milvus alias names now: a publish moves it (None: not known now)."""
-    from qa.milvus_store import current_generation
+    from qa.stores.milvus import current_generation
 
     try:
         generation = current_generation(settings.milvus_uri, settings.milvus_prefix)

@@ -14,9 +14,9 @@ import numpy as np
 
 from qa import answering, syntax
 from qa.matching import MATCH_FLOOR, Archive, Timeline, match_rows, phrase_marks
-from qa.query import Query
-from qa.ranking import Filters, Ranked, Ranker, Ranking, Weights
-from qa.store import Store
+from qa.query import Filters, Query
+from qa.ranking import Ranked, Ranker, Ranking, Weights
+from qa.stores.seam import Store
 from qa.text import collapse_whitespace
 
 
@@ -423,26 +423,31 @@ class Searcher:
             candidates=answering.candidates(query, views),
             top_cosine=ranked[0].cosine,
             score_margin=ranked[0].score - ranked[1].score if len(ranked) > 1 else 0.0,
-            window_coverage=answering.coverage(top.raw, top.windows[top.best_window], query.idf),
+            window_coverage=answering.coverage(top.raw, top.windows[top.best_window], query.idf, top.sentences),
             named_document=named,
         )
 
     def passage_views(self, query: Query, ranked: list[Ranked]) -> list[answering.PassageView]:
-        """The best passages as the answer sees them: text, windows and each window's cosine."""
-        views = []
-        for rank, item in enumerate(ranked, start=1):
-            chunk = self.index.chunks[item.row]
-            numbers = self.index.chunk_windows(item.row)
-            cosines = self.index.window_rows(numbers).vectors @ np.asarray(query.vector, dtype=np.float32)
-            (occasion,) = self.index.profile_tokens(np.array([self.index.doc_number[chunk.doc_id]]))
+        """The best passages as the answer sees them: text, sentences, windows and each window's cosine."""
+        if not ranked:
+            return []
+        numbers = [self.index.chunk_windows(item.row) for item in ranked]
+        # One read of the passages' window vectors (and of their briefings' profiles) for all of them.
+        vectors = self.index.window_rows(np.concatenate(numbers)).vectors
+        cosines = (vectors @ np.asarray(query.vector, dtype=np.float32)).tolist()
+        chunks = [self.index.chunks[item.row] for item in ranked]
+        occasions = self.index.profile_tokens(np.array([self.index.doc_number[c.doc_id] for c in chunks]))
+        views, at = [], 0
+        for rank, (item, chunk, windows, occasion) in enumerate(zip(ranked, chunks, numbers, occasions), start=1):
             views.append(answering.PassageView(
                 rank=rank, row=item.row, score=item.score, raw=self.index.documents[chunk.doc_id].raw,
                 start=chunk.start, end=chunk.end,
-                windows=tuple(self.index.window_span(int(n)) for n in numbers),
-                window_cosines=tuple(float(c) for c in cosines),
-                best_window=int(np.searchsorted(numbers, item.window)),
-                occasion=occasion, doc_id=chunk.doc_id,
+                windows=tuple(self.index.window_span(int(n)) for n in windows),
+                window_cosines=tuple(cosines[at : at + len(windows)]),
+                best_window=int(np.searchsorted(windows, item.window)),
+                occasion=occasion, doc_id=chunk.doc_id, sentences=self.index.sentences(item.row),
             ))
+            at += len(windows)
         return views
 
     def citation(self, row: int, start: int | None = None, end: int | None = None) -> Citation:
@@ -468,7 +473,8 @@ class Searcher:
         raw = self.index.documents[chunk.doc_id].raw
         # A phrase query marks the phrase where it stands; a question, the sentences that answer it.
         marks = (phrase_marks(raw, chunk.start, chunk.end, phrases) if phrases
-                 else answering.highlights(raw, self.index.window_span(window), query_idf) if query_idf else [])
+                 else answering.highlights(raw, self.index.window_span(window), query_idf, self.index.sentences(row))
+                 if query_idf else [])
         # The text is recomputed from the stored raw file, so it is the cited slice by construction.
         return Passage(
             rank=rank,

@@ -101,7 +101,7 @@ def corpus_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def built_index(tmp_path_factory, corpus_dir, encoder) -> Path:
     """A real index (real model) of ``corpus_dir``."""
-    from qa.index import build_index
+    from qa.build import build_index
 
     out = tmp_path_factory.mktemp("index") / "index"
     build_index([corpus_dir], out, encoder)
@@ -160,8 +160,8 @@ def milvus_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def milvus_index(milvus_server, built_index) -> tuple[str, str]:
     """``built_index`` published to the milvus-lite server: (uri, collection prefix)."""
-    from qa.index import Index
-    from qa.milvus_store import publish
+    from qa.stores.embedded import Index
+    from qa.stores.milvus_publish import publish
 
     publish(Index.load(built_index), milvus_server.uri, "tests")
     return milvus_server.uri, "tests"
@@ -175,11 +175,11 @@ def store_name(request) -> str:
 
 @pytest.fixture(scope="session")
 def searcher(request, store_name, built_index, encoder):
-    from qa.index import Index
+    from qa.stores.embedded import Index
     from qa.search import Searcher
 
     if store_name == "milvus":
-        from qa.milvus_store import MilvusStore
+        from qa.stores.milvus import MilvusStore
 
         uri, prefix = request.getfixturevalue("milvus_index")
         return Searcher(MilvusStore.open(uri, prefix, model=encoder.name), encoder)

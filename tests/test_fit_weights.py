@@ -25,7 +25,7 @@ def test_fitted_weights_rank_no_worse_and_repair_bad_ones(built_index, encoder, 
     from dataclasses import asdict
 
     from qa.calibration import WEIGHT_GRID, fit_weights
-    from qa.index import Index
+    from qa.stores.embedded import Index
     from qa.ranking import Weights
     from qa.search import Searcher
 

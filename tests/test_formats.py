@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED
-from qa.index import MANIFEST, Index, build_index
+from qa.build import build_index
+from qa.stores.embedded import MANIFEST, Index
 from qa.text import collapse_whitespace
 from qa.transcripts import TranscriptError, load_folder, load_transcript
 

@@ -8,9 +8,10 @@ import shutil
 import numpy as np
 
 from conftest import SEEDS
-from qa.index import CHUNKS, DOCUMENTS, MANIFEST, WINDOWS, Index, build_index
+from qa.build import build_index
 from qa.query import Query
 from qa.ranking import Ranker
+from qa.stores.embedded import CHUNKS, DOCUMENTS, MANIFEST, SENTENCES, WINDOWS, Index
 
 
 class CountingEncoder:
@@ -28,7 +29,11 @@ def same_index(a, b) -> None:
     for name in (CHUNKS, DOCUMENTS):
         assert (a / name).read_text() == (b / name).read_text(), name
     assert np.array_equal(np.load(a / WINDOWS), np.load(b / WINDOWS))
+    assert np.array_equal(np.load(a / SENTENCES), np.load(b / SENTENCES))
     left, right = Index.load(a), Index.load(b)
+    # Reused sentence words equal freshly tokenized ones (the vocabularies' ids may differ).
+    assert [left.sentences(row) for row in range(len(left.chunks))] == [
+        right.sentences(row) for row in range(len(right.chunks))]
     assert np.allclose(left.vectors.reconstruct_n(0, left.vectors.ntotal), right.vectors.reconstruct_n(0, right.vectors.ntotal), atol=1e-6)
     ma, mb = (json.loads((d / MANIFEST).read_text()) for d in (a, b))
     for key in ("documents", "chunk_count", "window_count", "model", "pipeline"):

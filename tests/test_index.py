@@ -10,11 +10,15 @@ import numpy as np
 import pytest
 
 from conftest import SEEDS, StandInEncoder, read_raw
+from qa.build import build_index
 from qa.chunking import clean_for_model
-from qa.index import BM25, CHUNKS, DOCUMENTS, FORMAT_VERSION, MANIFEST, TOKENS, VECTORS, WINDOWS, Index, IndexLoadError, build_index
-from qa.query import Query
-from qa.ranking import Filters, Ranker
+from qa.query import Filters, Query
+from qa.ranking import Ranker
 from qa.search import QuestionError, Searcher
+from qa.stores.embedded import (
+    BM25, CHUNKS, DOCUMENTS, FORMAT_VERSION, MANIFEST, SENTENCES, TOKENS, VECTORS, WINDOWS, Index,
+)
+from qa.stores.seam import IndexLoadError
 
 
 @pytest.fixture()
@@ -26,10 +30,12 @@ def seed_index(tmp_path, stand_in_encoder):
 
 
 def test_index_folder_holds_the_documented_files(seed_index):
-    assert sorted(p.name for p in seed_index.iterdir()) == sorted([MANIFEST, VECTORS, CHUNKS, WINDOWS, DOCUMENTS, BM25, TOKENS])
+    assert sorted(p.name for p in seed_index.iterdir()) == sorted(
+        [MANIFEST, VECTORS, CHUNKS, WINDOWS, SENTENCES, DOCUMENTS, BM25, TOKENS])
     assert sorted(p.name for p in (seed_index / BM25).iterdir()) == ["documents", "pairs", "windows"]
     assert sorted(p.name for p in (seed_index / TOKENS).iterdir()) == [
-        "pairs.ids.npy", "pairs.offsets.npy", "vocab.json", "windows.ids.npy", "windows.offsets.npy"
+        "pairs.ids.npy", "pairs.offsets.npy", "sentences.ids.npy", "sentences.offsets.npy", "vocab.json",
+        "windows.ids.npy", "windows.offsets.npy"
     ]
     manifest = json.loads((seed_index / MANIFEST).read_text())
     assert manifest["format_version"] == FORMAT_VERSION
@@ -178,3 +184,28 @@ def test_large_indexes_use_ivf_and_rank_like_exact_search(tmp_path, stand_in_enc
         # The exact index holds 16-bit floats, IVF 32-bit ones: same passages, scores within rounding.
         assert [p.row for p in left] == [p.row for p in right]
         assert [p.score for p in left] == pytest.approx([p.score for p in right], abs=1e-2)
+
+
+def test_sentences_are_read_from_the_index_as_the_answer_would_split_them(seed_index, stand_in_encoder):
+    """The sentences the build stored (offsets and words) are what splitting and tokenizing each
+    passage gives; each window is a run of them; and a searcher answers the same without them."""
+    from qa.chunking import Sentences
+
+    index = Index.load(seed_index)
+    assert index.sentence_table is not None
+    for row, chunk in enumerate(index.chunks):
+        raw = index.documents[chunk.doc_id].raw
+        stored = index.sentences(row)
+        assert stored == Sentences.of(raw, chunk.start, chunk.end)
+        assert all(chunk.start <= s < e <= chunk.end for s, e in stored.spans)
+        for window in index.chunk_windows(row):
+            start, end = index.window_span(int(window))
+            inside = [span for span, _ in stored.inside(start, end)]
+            assert inside and inside[0][0] == start and inside[-1][1] == end
+    without = Index.load(seed_index)
+    without.sentence_table = None
+    for question in ("How many specific support measures did the SME service initiative introduce?",
+                     "What did the Beijing Stock Exchange sign?"):
+        with_table = Searcher(index, stand_in_encoder).ask(question, 5)
+        split_here = Searcher(without, stand_in_encoder).ask(question, 5)
+        assert with_table.passages == split_here.passages and with_table.proposed == split_here.proposed

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture()
 def served_index(tmp_path, encoder):
-    from qa.index import build_index
+    from qa.build import build_index
 
     source = tmp_path / "source"
     shutil.copytree(SEEDS, source)
@@ -29,7 +29,7 @@ def served_index(tmp_path, encoder):
 
 
 def test_rebuilt_index_is_served_without_restart_or_failed_request(served_index, encoder):
-    from qa.index import build_index
+    from qa.build import build_index
 
     base, source, out = served_index
     failures, answered, stop = [], [0], threading.Event()

@@ -28,8 +28,8 @@ PREFIX = "live"
 @pytest.fixture(scope="module")
 def milvus_live(milvus_server, built_index, tmp_path_factory):
     """``qa serve`` on its own published copy of ``built_index``: (base URL, process, log path)."""
-    from qa.index import Index
-    from qa.milvus_store import publish
+    from qa.stores.embedded import Index
+    from qa.stores.milvus_publish import publish
 
     publish(Index.load(built_index), milvus_server.uri, PREFIX)
     log_path = tmp_path_factory.mktemp("milvus-live") / "server.log"
@@ -50,8 +50,9 @@ def test_readyz_and_answers_from_milvus(milvus_live):
 
 
 def test_a_publish_under_load_fails_no_request(milvus_live, milvus_server, built_index, corpus_dir, encoder, tmp_path):
-    from qa.index import Index, build_index
-    from qa.milvus_store import publish
+    from qa.build import build_index
+    from qa.stores.embedded import Index
+    from qa.stores.milvus_publish import publish
 
     base, _, _ = milvus_live
     # The next version of the archive: one briefing more (only it is embedded).
@@ -129,8 +130,8 @@ def test_the_store_stopped_and_started_again_under_a_running_server(milvus_live,
 
 
 def test_sigterm_lets_a_request_in_flight_finish(milvus_server, built_index, tmp_path):
-    from qa.index import Index
-    from qa.milvus_store import publish
+    from qa.stores.embedded import Index
+    from qa.stores.milvus_publish import publish
 
     publish(Index.load(built_index), milvus_server.uri, "sigterm")
     process, base = start_server(built_index, tmp_path / "server.log", "--store", "milvus",

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 from conftest import REPO, SEEDS, StandInEncoder
-from qa.index import Index, build_index
+from qa.build import build_index
 from qa.lexical import tokenize
-from qa.milvus_store import MilvusStore, connect, filter_expression, publish
-from qa.query import Query
-from qa.ranking import Filters
+from qa.query import Filters, Query
 from qa.search import Searcher
+from qa.stores.embedded import Index
+from qa.stores.milvus import MilvusStore, connect, filter_expression
+from qa.stores.milvus_publish import publish
 
 QUESTIONS = [
     "Which stock exchange did MIIT sign a strategic cooperation agreement with?",
@@ -107,10 +108,10 @@ def test_questions_with_quotes_and_apostrophes_are_answered_on_both_stores(stand
 def test_the_row_caches_never_lose_a_row_a_request_needs(stand_in_pair, monkeypatch):
     """With caches smaller than one request's rows, every question still gets its passages (the
     caches were once trimmed before the rows were read back: 'lacks windows row ...')."""
-    import qa.milvus_store
+    import qa.stores.milvus
 
     embedded, milvus = stand_in_pair
-    monkeypatch.setattr(qa.milvus_store, "_ROW_CACHE", 3)
+    monkeypatch.setattr(qa.stores.milvus, "_ROW_CACHE", 3)
     for question in QUESTIONS * 2:
         left, right = embedded.ask(question, 10), milvus.ask(question, 10)
         assert left.passages[0].citation == right.passages[0].citation, question
@@ -196,7 +197,8 @@ def test_a_publish_that_fails_midway_leaves_the_previous_generation_serving(tmp_
 def test_collections_left_by_a_killed_publish_are_dropped_by_the_next(tmp_path, milvus_server, stand_in_encoder):
     """A publish killed outright (no clean-up) leaves collections; the next publish drops them
     and keeps the generation that was being served before it."""
-    from qa.milvus_store import _index_params, _name, _schemas
+    from qa.stores.milvus import _name
+    from qa.stores.milvus_publish import _index_params, _schemas
 
     out = tmp_path / "index"
     build_index([SEEDS], out, stand_in_encoder)
@@ -247,7 +249,7 @@ def test_qa_index_publishes_to_milvus_and_only_when_something_changed(tmp_path, 
 def test_a_build_without_a_local_folder_reuses_the_vectors_in_milvus(tmp_path, milvus_server, stand_in_encoder):
     import shutil
 
-    from qa.milvus_store import seed_vectors
+    from qa.stores.milvus_publish import seed_vectors
 
     class Counting:
         name, dimension = stand_in_encoder.name, stand_in_encoder.dimension

@@ -7,10 +7,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from qa.index import Index, build_index
+from qa.build import build_index
 from qa.lexical import LexicalIndex, tokenize
-from qa.ranking import TITLE_WORDS, Filters
+from qa.query import Filters
+from qa.ranking import TITLE_WORDS
 from qa.search import Searcher
+from qa.stores.embedded import Index
 
 # Two briefings. In the first, the moderator's welcome repeats the occasion (the words a
 # journalist uses to name the briefing); the answer to the question is in a later reply.

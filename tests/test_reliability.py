@@ -14,7 +14,9 @@ import time
 import pytest
 
 from conftest import REPO, SEEDS
-from qa.index import MANIFEST, Index, IndexLoadError, build_index
+from qa.build import build_index
+from qa.stores.embedded import MANIFEST, Index
+from qa.stores.seam import IndexLoadError
 
 # A build that takes a couple of seconds: the stand-in encoder, slowed down per batch.
 SLOW_BUILD = textwrap.dedent(
@@ -23,7 +25,7 @@ SLOW_BUILD = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from pathlib import Path
     from conftest import StandInEncoder
-    from qa.index import build_index
+    from qa.build import build_index
 
     class Slow(StandInEncoder):
         def encode(self, texts, batch_size=32, show_progress=False):

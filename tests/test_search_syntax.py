@@ -218,8 +218,8 @@ def test_openapi_documents_the_syntax(client):
 
 def test_both_stores_match_and_count_alike(built_index, milvus_index, encoder):
     """The whole-archive scans go through the store seam: the embedded and the Milvus store agree."""
-    from qa.index import Index
-    from qa.milvus_store import MilvusStore
+    from qa.stores.embedded import Index
+    from qa.stores.milvus import MilvusStore
     from qa.search import Searcher
 
     uri, prefix = milvus_index
@@ -260,7 +260,7 @@ def test_a_quoted_name_in_a_question_keeps_its_answer(searcher):
     before (same sentence, same confidence) when that answer's passage holds the phrase."""
     import time
 
-    from qa.ranking import Filters
+    from qa.query import Filters
 
     question = 'How many specific support measures did MIIT\'s "Together for the Benefit of Enterprises" SME service initiative introduce?'
     quoted = searcher.ask(question)

@@ -7,8 +7,8 @@ import pytest
 
 from qa.chunking import Chunk
 from qa.matching import Archive, match_rows, phrase_marks
-from qa.ranking import Filters
-from qa.store import PassageTable
+from qa.query import Filters
+from qa.stores.seam import PassageTable
 from qa.syntax import Parsed, contains, normalise, parse
 
 

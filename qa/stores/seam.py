@@ -1,8 +1,9 @@
-"""The store seam: what ranking and answering read from storage, and the one place a store is chosen.
+"""The store seam: what ranking and answering read from storage.
 
-Two stores implement it: the embedded one (``qa.index.Index``: FAISS and bm25s files under
-``index/``, the default) and ``qa.milvus_store.MilvusStore`` (a Milvus collection set behind an
-alias). The ranker (``qa.ranking``) asks a store for candidate windows (filters pushed down), for
+Two stores implement it: the embedded one (``qa.stores.embedded.Index``: FAISS and bm25s files
+under ``index/``, the default) and ``qa.stores.milvus.MilvusStore`` (a Milvus collection set
+behind an alias); ``qa.stores.open.open_store`` chooses between them. This module imports
+neither. The ranker (``qa.ranking``) asks a store for candidate windows (filters pushed down), for
 the candidates' rows and vectors, for per-word BM25 on the candidates and for the corpus
 statistics (IDF); everything it fuses it computes itself, so both stores rank alike.
 
@@ -19,10 +20,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from qa.chunking import Sentences
+
 if TYPE_CHECKING:
     from qa.chunking import Chunk
-    from qa.ranking import Filters
-    from qa.settings import Settings
+    from qa.query import Filters
     from qa.transcripts import Transcript
 
 STORES = ("embedded", "milvus")
@@ -53,6 +55,10 @@ class PassageTable:
 
 class StoreUnavailable(RuntimeError):
     """The store (a Milvus server) cannot be reached or did not answer in time."""
+
+
+class IndexLoadError(RuntimeError):
+    """An index that is missing, unreadable, or built with another model or format."""
 
 
 class Store(Protocol):
@@ -90,6 +96,10 @@ class Store(Protocol):
 
     def chunk_windows(self, row: int) -> np.ndarray:
         """The windows of one passage, in order (the answer reads each one's span and vector)."""
+        ...
+
+    def sentences(self, row: int) -> Sentences:
+        """One passage's sentences and the words of each (the answer and the highlights read them)."""
         ...
 
     def token_scores_at(self, part: str, tokens: Sequence[str], ids: np.ndarray) -> np.ndarray:
@@ -142,17 +152,8 @@ class Catalogue:
         self.speaker_by_key = {s.casefold(): s for s in speakers}
         self.dates = sorted(d for d in dates if d)
 
-
-def open_store(settings: Settings) -> Store:
-    """The store the settings name: the embedded index folder, or a Milvus collection set."""
-    if settings.store not in STORES:
-        raise ValueError(f"unknown store {settings.store!r}: use one of {', '.join(STORES)} (QA_STORE or --store)")
-    if settings.store == "milvus":
-        from qa.milvus_store import MilvusStore
-
-        return MilvusStore.open(settings.milvus_uri, settings.milvus_prefix, model=settings.model)
-    from pathlib import Path
-
-    from qa.index import Index
-
-    return Index.load(Path(settings.index_dir), model=settings.model)
+    def sentences(self, row: int) -> Sentences:
+        """A passage's sentences split and tokenized from its text (the embedded store reads the
+        ones its build computed instead)."""
+        chunk = self.chunks[row]
+        return Sentences.of(self.documents[chunk.doc_id].raw, chunk.start, chunk.end)
