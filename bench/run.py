@@ -420,7 +420,12 @@ def render(results: dict) -> str:
         if in_process:
             rows.append((f"{name}: query in-process (k=5)", f"p50 {in_process['p50_ms']} ms, p95 {in_process['p95_ms']} ms, p99 {in_process['p99_ms']} ms"))
         if one_servers:
-            rows.append((f"{name}: query over HTTP, one at a time", "p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms".format(**one_servers[0]["http_one_at_a_time"])))
+            http = one_servers[0]["http_one_at_a_time"]
+            rows.append((f"{name}: query over HTTP, one at a time", "p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms".format(**http)))
+            if in_process:
+                # What serving over HTTP adds (the client's own time included): the p50s' difference.
+                rows.append((f"{name}: HTTP's own share (p50 over HTTP - p50 in-process)",
+                             f"{round(http['p50_ms'] - in_process['p50_ms'], 2)} ms"))
         for one in one_servers:
             workers = f"{one['workers']} worker" + ("s" if one["workers"] > 1 else "")
             rows += [

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from qa import __version__
@@ -264,6 +264,16 @@ def query_json(parsed: syntax.Parsed | None, filters: Filters) -> QueryOut | Non
 
 def answer_json(answer: Answer) -> dict:
     """The API's JSON for an answer; the CLI prints exactly this too."""
+    return answer_model(answer).model_dump(mode="json")
+
+
+def answer_response(answer: Answer) -> Response:
+    """The answer as the HTTP response: serialised once, by pydantic (returning the model or a dict
+    would have FastAPI validate and encode it all again, about a millisecond a query)."""
+    return Response(answer_model(answer).model_dump_json(), media_type="application/json")
+
+
+def answer_model(answer: Answer) -> AskResponse:
     return AskResponse(
         question=answer.question,
         answered=answer.answered,
@@ -273,7 +283,7 @@ def answer_json(answer: Answer) -> dict:
         took_ms=answer.took_ms,
         total=answer.total, offset=answer.offset, next_offset=answer.next_offset, sort=answer.sort,
         query=query_json(answer.parsed, answer.filters),
-    ).model_dump(mode="json")
+    )
 
 
 def timeline_json(question: str, parsed: syntax.Parsed, filters: Filters, timeline: Timeline, took_ms: float) -> dict:
@@ -297,6 +307,34 @@ def store_unavailable_response(error: StoreUnavailable) -> JSONResponse:
         {"detail": f"the index store is unavailable, try again shortly: {error}"}, status_code=503,
         headers={"Retry-After": "2"},
     )
+
+
+class SecurityHeaders:
+    """Headers every response carries, the pages' Content-Security-Policy among them. Plain ASGI:
+    Starlette's ``@app.middleware("http")`` runs each request through an extra task and stream."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        csp = (DOCS_CSP if scope["path"] == "/docs" else PAGE_CSP).encode()
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                names = {name.lower() for name, _ in headers}
+                for name, value in ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")):
+                    if name not in names:
+                        headers.append((name, value))
+                content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+                if content_type.startswith(b"text/html") and b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", csp))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings | None = None, searcher: Searcher | None = None, watch: bool | None = None) -> FastAPI:
@@ -336,15 +374,7 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
             allow_headers=["Content-Type"], max_age=600,
         )
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if response.headers.get("content-type", "").startswith("text/html"):
-            csp = DOCS_CSP if request.url.path == "/docs" else PAGE_CSP
-            response.headers.setdefault("Content-Security-Policy", csp)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     app.add_exception_handler(StoreUnavailable, lambda _request, error: store_unavailable_response(error))
 
@@ -375,13 +405,13 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
             413: {"model": ErrorOut, "description": f"The body is over {MAX_BODY_BYTES} bytes"},
         },
     )
-    def ask_post(body: AskRequest) -> dict:
+    def ask_post(body: AskRequest) -> Response:
         """Ask a question; returns the top ``k`` passages with citations, highlights and the answer.
 
         The question may carry search syntax (`"exact phrase"`, `-word`, `-"phrase"`, `speaker:`, `after:`,
         `before:`); `sort` orders the matching passages by date; `offset` pages through them to the end.
         """
-        return answer_json(_ask(current(), body.question, body.k, body.filters(), "body", body.sort, body.offset))
+        return answer_response(_ask(current(), body.question, body.k, body.filters(), "body", body.sort, body.offset))
 
     @app.get("/api/ask", response_model=AskResponse, tags=["ask"])
     def ask_get(
@@ -393,12 +423,12 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
         doc_id: Annotated[str | None, Query(max_length=200)] = None,
         sort: Annotated[Sort, Query(description=SORT_HELP)] = "relevance",
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=OFFSET_HELP)] = 0,
-    ) -> dict:
+    ) -> Response:
         """The same as ``POST /api/ask``, with the question and filters in the query string."""
         if not q.strip():
             raise _invalid("query", "q", q, "question must not be empty or only whitespace")
         filters = _filters(speaker, date_from, date_to, doc_id)
-        return answer_json(_ask(current(), q, k, filters, "query", sort, offset))
+        return answer_response(_ask(current(), q, k, filters, "query", sort, offset))
 
     @app.get("/api/timeline", response_model=TimelineResponse, tags=["ask"])
     def timeline(
