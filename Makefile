@@ -63,8 +63,11 @@ run: install
 	@test -f $(INDEX)/manifest.json || $(MAKE) index
 	$(BIN)/qa serve --index $(INDEX) --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
+# The test modules run side by side, one per core (pytest-xdist; a module's tests stay together,
+# so its fixtures are built once); TEST_WORKERS=0 runs them one after another.
+TEST_WORKERS ?= 2
 test: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 # Deep fuzzing of the API and the pages (make test runs a short pass): FUZZ_EXAMPLES generated
 # requests per operation and mode, at least 2,000 in all, 0 of them 5xx, every response as the

@@ -340,7 +340,7 @@ def export_onnx(location: Path, quantized: bool) -> Path:
     if quantized and not int8.is_file():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        partial = int8.with_suffix(".partial.onnx")
+        partial = int8.with_suffix(f".partial-{os.getpid()}.onnx")
         with _known_harmless_export_warnings_silenced():
             quantize_dynamic(
                 str(fp32), str(partial), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], per_channel=True,
@@ -420,7 +420,7 @@ def _export_fp32(location: Path, target: Path) -> None:
     sample = tokenizer(["a short example", "a somewhat longer example sentence"], padding=True, return_tensors="pt")
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {name: {0: "batch", 1: "tokens"} for name in names + ["last_hidden_state"]}
-    partial = target.with_suffix(".partial.onnx")
+    partial = target.with_suffix(f".partial-{os.getpid()}.onnx")
     with torch.no_grad(), _known_harmless_export_warnings_silenced():
         torch.onnx.export(
             LastHiddenState(model), tuple(sample[n] for n in names), str(partial), input_names=names,
@@ -483,7 +483,7 @@ def _export_pipeline(location: Path, target: Path) -> None:
     names = ["input_ids", "attention_mask"]
     axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
             "sentence_embedding": {0: "batch"}}
-    partial = target.with_suffix(".partial.onnx")
+    partial = target.with_suffix(f".partial-{os.getpid()}.onnx")
     with torch.no_grad(), _known_harmless_export_warnings_silenced():
         torch.onnx.export(
             Pipeline(), tuple(sample[n] for n in names), str(partial), input_names=names,

@@ -1,7 +1,10 @@
-"""Answer quality on the whole corpus (seeds + 214 White House briefings): a regression test.
+"""Answer quality on a real archive: a regression test.
 
-The thresholds sit a little under what `make eval` measured when they were set (README.md has
-the figures), so that a change which makes answers worse fails here.
+The archive is the seeds and every White House briefing that a question of the dev, own or check
+set is about (94 of the 214; about a third of the windows of `make eval`'s index, so that
+`make test` stays within its time), the other briefings' passages being what `make eval` adds.
+The thresholds sit a little under what this archive gave when they were set (`make eval`'s
+whole-corpus figures are in README.md), so that a change which makes answers worse fails here.
 """
 
 from __future__ import annotations
@@ -19,13 +22,25 @@ NEAR_TOPIC = REPO / "tests" / "data" / "offtopic_near.jsonl"
 CHECK_SET = REPO / "tests" / "data" / "answers_check.jsonl"
 
 
+def gold_briefings() -> list[str]:
+    """The briefings the dev, own and check questions are about."""
+    names = {gold.doc for path in (DEV_SET, OWN_SET, CHECK_SET) for gold in load_questions(path)}
+    return sorted(name for name in names if (WH_DIR / name).is_file())
+
+
 @pytest.fixture(scope="module")
 def full_searcher(tmp_path_factory, encoder):
-    from qa.index import Index, build_index
+    import shutil
+
+    from qa.build import build_index
+    from qa.stores.embedded import Index
     from qa.search import Searcher
 
+    briefings = tmp_path_factory.mktemp("briefings")
+    for name in gold_briefings():
+        shutil.copy(WH_DIR / name, briefings / name)
     out = tmp_path_factory.mktemp("full") / "index"
-    build_index([SEEDS, WH_DIR], out, encoder)
+    build_index([SEEDS, briefings], out, encoder)
     return Searcher(Index.load(out, model=encoder.name), encoder)
 
 
@@ -38,24 +53,26 @@ def raw_by_path():
 def test_own_question_set_meets_its_thresholds(full_searcher):
     report = summarise(evaluate(full_searcher, load_questions(OWN_SET)))
     assert report["questions"] == 40
+    # measured on this archive (2026-12-01, AMD EPYC without VNNI): 0.70 / 0.95 / 0.81
     assert report["hit@5"] >= 0.90, report
-    assert report["hit@1"] >= 0.62, report
-    assert report["mrr@10"] >= 0.72, report
+    assert report["hit@1"] >= 0.64, report
+    assert report["mrr@10"] >= 0.75, report
 
 
 def test_dev_set_meets_its_thresholds(full_searcher):
     report = summarise(evaluate(full_searcher, load_questions(DEV_SET)))
+    # measured on this archive: 0.70 / 0.87 / 0.78
     assert report["hit@5"] >= 0.80, report
-    assert report["hit@1"] >= 0.60, report
-    assert report["mrr@10"] >= 0.68, report
+    assert report["hit@1"] >= 0.63, report
+    assert report["mrr@10"] >= 0.72, report
 
 
 @pytest.mark.parametrize(("path", "least_precision", "least_coverage"), [
-    # measured (make eval): 0.97 at 0.62 (28 of 29 shown answers right)
-    (CHECK_SET, 0.90, 0.50),
-    # measured: 1.00 at 0.20 (6 of 6); the dev set's best answer is right for only 16 of 30, so
-    # few are shown: one wrong answer more would still pass, two would not
-    (DEV_SET, 0.80, 0.15),
+    # measured on this archive: 0.94 at 0.68 (30 of 32 shown answers right)
+    (CHECK_SET, 0.90, 0.58),
+    # measured: 1.00 at 0.30 (9 of 9); the dev set's best answer is often not right, so few are
+    # shown: one wrong answer more would still pass, two would not
+    (DEV_SET, 0.80, 0.20),
 ])
 def test_shown_answers_are_right(full_searcher, path, least_precision, least_coverage):
     report = summarise(evaluate(full_searcher, load_questions(path)))
@@ -66,7 +83,7 @@ def test_shown_answers_are_right(full_searcher, path, least_precision, least_cov
 @pytest.mark.parametrize("path", [OFF_TOPIC, NEAR_TOPIC])
 def test_questions_the_corpus_cannot_answer_get_no_answer(full_searcher, path):
     report = abstention(full_searcher, load_offtopic(path))
-    # measured: 1.00 on both (25 of 25, 30 of 30)
+    # measured on this archive: 0.96 and 1.00 (24 of 25, 30 of 30)
     assert report["abstention"] >= 0.9, report["answered"]
 
 
