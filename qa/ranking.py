@@ -191,10 +191,14 @@ class Ranker:
         # c's own briefing profile.
         keep = np.ones((len(tokens), len(candidates)), dtype=bool)
         if self.occasion_free and tokens:
-            profiles = self.store.profile_tokens(docs)
-            for i, token in enumerate(tokens):
-                in_profile = np.fromiter((token in profile for profile in profiles), dtype=bool, count=len(docs))
-                keep[i] = ~in_profile[candidate_doc]
+            # Each briefing's profile met once (a few of the question's words at most), not each word
+            # looked up in every profile.
+            position = {token: i for i, token in enumerate(tokens)}
+            in_profile = np.zeros((len(tokens), len(docs)), dtype=bool)
+            for number, profile in enumerate(self.store.profile_tokens(docs)):
+                for token in profile.intersection(position):
+                    in_profile[position[token], number] = True
+            keep = ~in_profile[:, candidate_doc]
         window_score = (self.store.token_scores_at("windows", tokens, candidates) * keep).sum(axis=0)
         pair_score = (self.store.token_scores_at("pairs", tokens, rows.chunks) * keep).sum(axis=0)
         document = self.store.document_scores(list(query.words), docs)[candidate_doc]
