@@ -377,7 +377,9 @@ def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         print("qa: error: --target-precision must be above 0 and at most 1", file=sys.stderr)
         return 2
     searcher = load_searcher(settings)
-    weights, weights_report = None, {}
+    # Without --fit-weights the fusion weights stay those of the encoder's current fit (if any), so
+    # that the answer model can be fitted on other questions than the weights were.
+    weights, weights_report = searcher.answer_model.weights, {}
     if args.fit_weights:
         # Fusion weights first (the answer's candidates come from the ranking), then the answer model.
         weights, weights_report = fit_weights(searcher, questions)

@@ -61,8 +61,10 @@ def test_installed_wheel_indexes_and_serves(wheel, tmp_path):
     for name in ("QA_INDEX", "QA_SOURCES", "VIRTUAL_ENV", "PYTHONPATH"):
         env.pop(name, None)
     run([sys.executable, "-m", "venv", str(venv)], tmp_path, env, timeout=120)
-    # As the Makefile does: torch pinned in the same pip command (its CPU wheel), from pip's cache.
-    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "torch==2.13.0", str(wheel)],
+    # As the Makefile does: torch pinned in the same pip command (its CPU wheel), from pip's cache;
+    # without compiling every installed module to bytecode first (torch alone has thousands), which
+    # Python does on first import anyway.
+    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile", "torch==2.13.0", str(wheel)],
         tmp_path, env, timeout=600)
 
     # A working folder that is not the checkout: the defaults (seeds/ in, index/ out) are relative to it.
