@@ -14,9 +14,8 @@ import numpy as np
 
 from qa.answer_types import kind_near, kind_spans, may_hold
 from qa.chunking import Sentences
-from qa.lexical import tokenize
 from qa.query import Query
-from qa.text import sentence_spans, word_count
+from qa.text import word_count
 
 # A sentence is highlighted when it carries at least this share of the best sentence's weight.
 HIGHLIGHT_SHARE = 0.6
@@ -366,10 +365,8 @@ def coverage(raw: str, window: tuple[int, int], query_idf: dict[str, float],
     total = sum(query_idf.values())
     if total <= 0:
         return 0.0
-    if sentences is None:
-        words = set(tokenize(raw[window[0] : window[1]]))
-    else:
-        words = frozenset().union(*(w for _, w in sentences.inside(*window)))
+    sentences = sentences or Sentences.of(raw, *window)
+    words = frozenset().union(*(w for _, w in sentences.inside(*window)))
     return sum(w for t, w in query_idf.items() if t in words) / total
 
 

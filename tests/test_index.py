@@ -85,6 +85,11 @@ def test_missing_or_inconsistent_index_fails_clearly(tmp_path, seed_index):
     (seed_index / CHUNKS).write_text("".join(lines[:-1]))
     with pytest.raises(IndexLoadError, match="inconsistent"):
         Index.load(seed_index)
+    # The sentences the answer reads are part of the index: one missing is named, not skipped.
+    (seed_index / CHUNKS).write_text("".join(lines))
+    (seed_index / SENTENCES).unlink()
+    with pytest.raises(IndexLoadError, match="damaged: sentences.npy is missing"):
+        Index.load(seed_index)
 
 
 def test_windows_cover_each_passage_and_dense_search_matches_brute_force(seed_index, stand_in_encoder):
