@@ -335,6 +335,21 @@ def export_onnx(location: Path, quantized: bool) -> Path:
     if wanted.is_file():
         return wanted
     folder.mkdir(parents=True, exist_ok=True)
+    # One export at a time per model (test workers, serve workers on a fresh cache): ONNX Runtime's
+    # quantizer writes a temporary file of a fixed name beside the fp32 export.
+    import fcntl
+
+    with open(folder / ".export.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not wanted.is_file():
+                _export_into(location, fp32, int8, whole, quantized)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return wanted
+
+
+def _export_into(location: Path, fp32: Path, int8: Path, whole: bool, quantized: bool) -> None:
     if not fp32.is_file():
         (_export_pipeline if whole else _export_fp32)(location, fp32)
     if quantized and not int8.is_file():
@@ -347,7 +362,6 @@ def export_onnx(location: Path, quantized: bool) -> Path:
                 nodes_to_exclude=_kept_in_fp32(fp32) if whole else None,
             )
         partial.replace(int8)
-    return wanted
 
 
 class _DropMessages(logging.Filter):
