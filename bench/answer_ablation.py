@@ -7,9 +7,12 @@ Rows (README.md, "The answer", has the table this prints):
 1. ``overlap rule``: before the answer model: the sentence of the best passage with most of the
    question's IDF weight, in its best window above all, shown when that window's cosine is at
    least 0.43 (``AnswerModel.by_overlap``).
-2. ``model, all shown``: the fitted sentence model picks among every sentence of the best three
-   passages (a sentence with the neighbour it needs); every answer is shown.
-3. ``model + threshold``: the same, shown only when the calibrated confidence reaches the
+2. ``sentence model, all shown``: the fitted sentence model picks among every sentence of the
+   best three passages (a sentence with the neighbour it needs); every answer is shown.
+3. ``+ cross-encoder's choice``: the cross-encoder (with the fitted blend) picks among the sentence
+   model's shortlist; every answer shown.
+4. ``+ re-ranking``: and the best three passages reordered by it.
+5. ``+ threshold``: the shipped model: shown only when the calibrated confidence reaches the
    shipped threshold (``qa/answer_model.json``).
 
 Questions are graded as ``qa eval`` grades them (``qa.evaluation.answer_holds``). Then the
@@ -35,10 +38,13 @@ SETS = (
     ("tune (fit)", REPO / "tests" / "data" / "answers_tune.jsonl"),
     ("check", REPO / "tests" / "data" / "answers_check.jsonl"),
     ("hard (check)", REPO / "tests" / "data" / "answers_hard.jsonl"),
+    ("blind2k validation (fit)", REPO / "tests" / "data" / "blind2k" / "validation.jsonl"),
+    ("blind2k sealed test", REPO / "tests" / "data" / "blind2k" / "sealed_test.jsonl"),
 )
 OFFTOPIC = (
     ("off-topic", REPO / "tests" / "data" / "offtopic.jsonl"),
     ("near-topic", REPO / "tests" / "data" / "offtopic_near.jsonl"),
+    ("blind2k unanswerable sealed", REPO / "tests" / "data" / "blind2k" / "unanswerable_sealed_test.jsonl"),
 )
 
 
@@ -59,11 +65,13 @@ def main() -> int:
         print(f"answer_ablation: error: {error}", file=sys.stderr)
         return 2
     shipped = answering.AnswerModel.load()
-    rows = (
-        ("overlap rule", answering.AnswerModel.by_overlap()),
-        ("model, all shown", replace(shipped, threshold=0.0)),
-        (f"model + threshold {shipped.threshold:.3f}", shipped),
-    )
+    rows = [("overlap rule", answering.AnswerModel.by_overlap()),
+            ("sentence model, all shown", replace(shipped, threshold=0.0, cross=None))]
+    if shipped.cross is not None:
+        rows += [("+ cross-encoder's choice, all shown", replace(shipped, threshold=0.0,
+                                                               cross=replace(shipped.cross, rerank=0.0))),
+                 (f"+ re-ranking the best three ({shipped.cross.rerank})", replace(shipped, threshold=0.0))]
+    rows.append((f"+ threshold {shipped.threshold:.3f} (shipped)", shipped))
     questions = [(name, load_questions(path)) for name, path in SETS if path.exists()]
     offtopic = [(name, load_offtopic(path)) for name, path in OFFTOPIC]
     header = ["step"] + [f"{name} ({len(q)})" for name, q in questions] + [f"{name} ({len(q)})" for name, q in offtopic]

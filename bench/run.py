@@ -182,6 +182,51 @@ def bench_in_process(index_dir: Path, asked: list[str], rounds: int, **store) ->
     return latency_summary(timings)
 
 
+def bench_cross(index_dir: Path, asked: list[str], rounds: int, workdir: Path) -> dict:
+    """What the cross-encoder adds to a question: the same searcher answering with the shipped answer
+    model and with that model less the cross-encoder (the query as it was before it: the sentence
+    model alone picks the answer, no re-ranking), question by question and in turn (which goes first
+    alternates); then over HTTP, a ``qa serve`` of each, one request at a time."""
+    from dataclasses import replace
+
+    from qa.api import load_searcher
+    from qa.settings import Settings
+
+    searcher = load_searcher(Settings(index_dir=index_dir))
+    shipped = searcher.answer_model
+    if shipped.cross is None:
+        return {"note": "the shipped answer model does not read the cross-encoder"}
+    without = replace(shipped, cross=None)
+    models = {"with": shipped, "without": without}
+    timings = {"with": [], "without": []}
+    for name, model in models.items():
+        searcher.answer_model = model
+        searcher.ask(asked[0], 5)
+    for round_number in range(rounds):
+        for number, question in enumerate(asked):
+            order = ("with", "without") if (number + round_number) % 2 == 0 else ("without", "with")
+            for name in order:
+                searcher.answer_model = models[name]
+                began = time.perf_counter()
+                searcher.ask(question, 5)
+                timings[name].append((time.perf_counter() - began) * 1000)
+    searcher.answer_model = shipped
+    plain_file = workdir / "answer_model-without-cross.json"
+    without.save(plain_file)
+    http = {}
+    for name, env in (("with", {}), ("without", {"QA_ANSWER_MODEL": str(plain_file)}),
+                      ("with_again", {})):
+        http[name] = bench_server(index_dir, asked, 0, clients=0, env=env)["http_one_at_a_time"]
+    in_process = {name: latency_summary(values) for name, values in timings.items()}
+    return {
+        "in_process": in_process,
+        "in_process_p50_added_ms": round(in_process["with"]["p50_ms"] - in_process["without"]["p50_ms"], 2),
+        "http_one_at_a_time": http,
+        "http_p50_added_ms": round((http["with"]["p50_ms"] + http["with_again"]["p50_ms"]) / 2
+                                   - http["without"]["p50_ms"], 2),
+    }
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -205,7 +250,7 @@ def wait_for_server(base: str, process: subprocess.Popen, timeout: float = 120) 
 
 
 def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int, workers: int = 1,
-                 store_args: tuple[str, ...] = ()) -> dict:
+                 store_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> dict:
     import httpx
 
     port = free_port()
@@ -214,7 +259,7 @@ def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int
     process = subprocess.Popen(
         [sys.executable, "-m", "qa.cli", "serve", "--index", str(index_dir), "--port", str(port), "--workers", str(workers),
          *store_args],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})},
     )
     try:
         wait_for_server(base, process)
@@ -252,6 +297,8 @@ def bench_server(index_dir: Path, asked: list[str], seconds: float, clients: int
                         concurrent.append(took)
 
         threads = [threading.Thread(target=client, args=(i * 7,)) for i in range(clients)]
+        if not threads:
+            return {"ready_s": round(ready_seconds, 2), "http_one_at_a_time": latency_summary(sequential)}
         started = time.perf_counter()
         for thread in threads:
             thread.start()
@@ -320,6 +367,7 @@ def bench_milvus(index_dir: Path, uri: str, server_pid: int | None, asked: list[
         "publish_rows_per_s": round(rows / seconds, 1),
         "milvus_server_rss_mb": rss_mb(server_pid) if server_pid else None,
         "query_in_process": in_process,
+        "cross_encoder": cross,
         "server": servers[0],
         "servers": servers,
     }
@@ -354,9 +402,10 @@ def main() -> int:
             build, index_dir = None, args.prebuilt
         else:
             build, index_dir = bench_build(sources, args.backend, Path(workdir))
-        in_process, servers, milvus, timeline = None, [], None, None
+        in_process, servers, milvus, timeline, cross = None, [], None, None, None
         if "embedded" in stores:
             in_process = bench_in_process(index_dir, asked, args.rounds)
+            cross = bench_cross(index_dir, asked, args.rounds, Path(workdir))
             from timeline import bench_timeline
 
             timeline = bench_timeline(index_dir, args.rounds)
@@ -382,6 +431,7 @@ def main() -> int:
         "sources": [str(s) for s in sources],
         "build": build,
         "query_in_process": in_process,
+        "cross_encoder": cross,
         "timeline_in_process": timeline,
         "server": servers[0] if servers else None,
         "servers": servers,
@@ -433,6 +483,15 @@ def render(results: dict) -> str:
                 (f"{name}: server ready after start, {workers}", f"{one['ready_s']} s"),
                 (f"{name}: qa serve resident memory, {workers}", f"{one['rss_mb_at_start']} MB at start, {one['rss_mb_after_load']} MB after the load"),
             ]
+    cross = results.get("cross_encoder")
+    if cross and "in_process" in cross:
+        with_, without = cross["in_process"]["with"], cross["in_process"]["without"]
+        rows.append(("embedded: query in-process without / with the cross-encoder",
+                     f"p50 {without['p50_ms']} / {with_['p50_ms']} ms: adds {cross['in_process_p50_added_ms']} ms"))
+        http = cross["http_one_at_a_time"]
+        rows.append(("embedded: query over HTTP without / with the cross-encoder",
+                     f"p50 {http['without']['p50_ms']} / {http['with']['p50_ms']} and {http['with_again']['p50_ms']} ms: "
+                     f"adds {cross['http_p50_added_ms']} ms"))
     if milvus and milvus.get("milvus_server_rss_mb"):
         rows.append(("milvus: milvus-lite server resident memory", f"{milvus['milvus_server_rss_mb']} MB"))
     for kind, speed in (results.get("parse_speed") or {}).items():

@@ -7,7 +7,7 @@ import math
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +90,18 @@ CONFIDENCE_FEATURES = (
     "overlap_topic",
     "same_document",  # how many of the best passages are from the chosen answer's briefing
     "document_named",  # 1 when the question's words name the chosen answer's briefing best of all
+    # The cross-encoder's verdict (qa.crossencoder; 0 for a model fitted without it):
+    "cross_logit",  # its logit for the chosen sentence
+    "cross_margin",  # that logit over the best other sentence's it scored
+    "cross_share",  # the chosen sentence's share of a softmax over the sentences it scored
+    "passage_rank",  # the chosen answer's passage's place among the best passages (1 = first)
 )
+# Candidates the cross-encoder reads, per passage: the sentence model's best ones there. Measured
+# on blind-train-428 (pipeline's best three passages): the right sentence is the sentence model's
+# first in its passage for 47%, in its best three for 79%, its best five for 93%; the 6-layer
+# cross-encoder reads three passages' best three (about 9 pairs) in 48 ms at p50 and their best
+# five (14) in 69 ms (2 threads, this session's Xeon with VNNI).
+SHORTLIST = 3
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,47 @@ class Candidate:
     end: int
     sentence: tuple[int, int]  # the sentence the answer is built around
     features: np.ndarray  # SENTENCE_FEATURES
+
+
+@dataclass(frozen=True)
+class CrossScores:
+    """The cross-encoder's logits for some candidates (positions in the question's candidate list)."""
+
+    positions: tuple[int, ...]
+    logits: np.ndarray
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the answer is chosen from: candidates of the best passages and question-level signals."""
+
+    candidates: list[Candidate]
+    sentence_scores: np.ndarray  # the sentence model's probability for each candidate
+    top_cosine: float
+    score_margin: float
+    window_coverage: float
+    named_document: str | None  # the briefing whose title, date and speakers the question names best
+    cross: CrossScores | None = None  # the cross-encoder's logits for the shortlist (None: not read)
+
+    def passage_cross(self) -> dict[int, float]:
+        """Each passage's (row's) best cross-encoder logit among its scored sentences."""
+        best: dict[int, float] = {}
+        if self.cross is not None:
+            for position, logit in zip(self.cross.positions, self.cross.logits.tolist()):
+                row = self.candidates[position].passage.row
+                best[row] = max(best.get(row, -math.inf), logit)
+        return best
+
+
+@dataclass(frozen=True)
+class CrossUse:
+    """How an answer model uses the cross-encoder: the choice is the shortlisted candidate with the
+    best ``logit + blend * sentence model's logit``; a passage among the best gains ``rerank`` times
+    its best sentence's logit; ``model`` is the SHA-256 of the cross-encoder it was fitted with."""
+
+    blend: float
+    rerank: float
+    model: str
 
 
 @dataclass(frozen=True)
@@ -121,8 +173,12 @@ class LinearModel:
     coef: tuple[float, ...]
     intercept: float
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features: np.ndarray, names: tuple[str, ...] | None = None) -> np.ndarray:
+        """The probability for each row of ``features``, whose columns are ``names`` (default: this
+        model's own); a model reads the columns it was fitted on, by name."""
         features = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        if names is not None and names != self.names:
+            features = features[:, [names.index(name) for name in self.names]]
         z = ((features - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
@@ -137,6 +193,8 @@ class AnswerModel:
     fitted_on: dict = field(default_factory=dict)  # what it was fitted on, for the record
     # The ranking's fusion weights fitted with it for the same encoder (None: the defaults).
     weights: dict | None = None
+    # How it reads the cross-encoder (None: it was fitted without one).
+    cross: CrossUse | None = None
 
     @classmethod
     def by_overlap(cls) -> AnswerModel:
@@ -153,9 +211,11 @@ class AnswerModel:
     def load(cls, path: Path = MODEL_FILE) -> AnswerModel:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
         sentence, confidence = (_linear(record[name]) for name in ("sentence", "confidence"))
-        if sentence.names != SENTENCE_FEATURES or confidence.names != CONFIDENCE_FEATURES:
+        if sentence.names != SENTENCE_FEATURES or not set(confidence.names) <= set(CONFIDENCE_FEATURES):
             raise ValueError(f"{path} was fitted on other features: refit it with 'qa calibrate'")
-        return cls(sentence, confidence, float(record["threshold"]), record.get("fitted_on", {}), record.get("weights"))
+        cross = record.get("cross")
+        return cls(sentence, confidence, float(record["threshold"]), record.get("fitted_on", {}), record.get("weights"),
+                   CrossUse(float(cross["blend"]), float(cross["rerank"]), str(cross["model"])) if cross else None)
 
     def save(self, path: Path = MODEL_FILE) -> None:
         record = {
@@ -166,6 +226,8 @@ class AnswerModel:
         }
         if self.weights is not None:
             record["weights"] = self.weights
+        if self.cross is not None:
+            record["cross"] = {"blend": self.cross.blend, "rerank": self.cross.rerank, "model": self.cross.model}
         Path(path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
@@ -304,23 +366,72 @@ def _window_of(passage: PassageView, offset: int) -> int:
     return passage.best_window
 
 
-def choose(query: Query, found: list[Candidate], model: AnswerModel, top_cosine: float, score_margin: float,
-           window_coverage: float, named_document: str | None) -> Choice | None:
-    """The candidate the sentence model likes best, with the confidence model's verdict on it."""
+def shortlist(evidence_candidates: list[Candidate], scores: np.ndarray, per_passage: int = SHORTLIST) -> list[int]:
+    """The positions of each passage's ``per_passage`` candidates the sentence model likes best."""
+    by_passage: dict[int, list[int]] = {}
+    for position in np.argsort(-np.asarray(scores), kind="stable").tolist():
+        kept = by_passage.setdefault(evidence_candidates[position].passage.row, [])
+        if len(kept) < per_passage:
+            kept.append(position)
+    return sorted(p for kept in by_passage.values() for p in kept)
+
+
+def choose(query: Query, evidence: Evidence, model: AnswerModel, rank_of: dict[int, int] | None = None) -> Choice | None:
+    """The candidate the model likes best, with the confidence model's verdict on it.
+
+    Without the cross-encoder the sentence model chooses among all candidates; with it, the
+    choice is among the shortlist it read (its logit plus ``blend`` times the sentence model's).
+    ``rank_of``: each passage's (row's) place among the best passages, after any re-ranking.
+    """
+    found = evidence.candidates
     if not found:
         return None
-    scores = model.sentence.predict(np.stack([c.features for c in found]))
-    best = int(np.argmax(scores))
+    scores = evidence.sentence_scores
+    cross = evidence.cross if model.cross is not None else None
+    if cross is not None and cross.positions:
+        positions = np.asarray(cross.positions)
+        combined = cross.logits + model.cross.blend * _logit(scores[positions])
+        at = int(np.argmax(combined))
+        best = int(positions[at])
+        others = np.delete(cross.logits, at)
+        shares = np.exp(cross.logits - cross.logits.max())
+        cross_values = (float(cross.logits[at]), float(cross.logits[at] - (others.max() if len(others) else 0.0)),
+                        float(shares[at] / shares.sum()))
+    else:
+        best = int(np.argmax(scores))
+        cross_values = (0.0, 0.0, 0.0)
     chosen = found[best]
     others = [s for c, s in zip(found, scores) if c.passage.row != chosen.passage.row]
+    rank = (rank_of or {}).get(chosen.passage.row, chosen.passage.rank)
     features = confidence_features(query, found, chosen, float(scores[best]), max(others, default=0.0),
-                                   top_cosine, score_margin, window_coverage, named_document)
-    return Choice(chosen, float(model.confidence.predict(features)[0]), features)
+                                   evidence.top_cosine, evidence.score_margin, evidence.window_coverage,
+                                   evidence.named_document, (*cross_values, float(rank)))
+    return Choice(chosen, float(model.confidence.predict(features, CONFIDENCE_FEATURES)[0]), features)
+
+
+def reorder(ranked: list, evidence: Evidence, weight: float) -> list:
+    """The best ANSWER_PASSAGES of ``ranked`` (``qa.ranking.Ranked``) in the order of their fused score
+    plus ``weight`` times their best sentence's cross-encoder logit relative to the best passage's
+    (a passage the cross-encoder did not read counts as the best); the rest as they were."""
+    best = evidence.passage_cross()
+    if not weight or not best:
+        return list(ranked)
+    ceiling = max(best.values())
+    top = [replace(item, score=item.score + weight * (best.get(item.row, ceiling) - ceiling))
+           for item in ranked[:ANSWER_PASSAGES]]
+    top.sort(key=lambda item: -item.score)
+    return top + list(ranked[ANSWER_PASSAGES:])
+
+
+def _logit(probability: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(probability, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 def confidence_features(query: Query, found: list[Candidate], chosen: Candidate, score: float, runner_up: float,
                         top_cosine: float, score_margin: float, window_coverage: float,
-                        named_document: str | None) -> np.ndarray:
+                        named_document: str | None, cross: tuple[float, float, float, float]) -> np.ndarray:
+    """CONFIDENCE_FEATURES of the chosen candidate (``cross``: logit, margin, share, passage rank)."""
     named = dict(zip(SENTENCE_FEATURES, chosen.features))
     passages = {c.passage.row: c.passage for c in found}.values()
     return np.array([
@@ -328,6 +439,7 @@ def confidence_features(query: Query, found: list[Candidate], chosen: Candidate,
         1.0 if query.kind else 0.0, named["kind_match"], named["kind_near"], named["overlap_topic"],
         float(sum(p.doc_id == chosen.passage.doc_id for p in passages)),
         1.0 if named_document == chosen.passage.doc_id else 0.0,
+        *cross,
     ])
 
 

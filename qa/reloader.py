@@ -7,6 +7,7 @@ import os
 import threading
 import time
 
+from qa.answering import AnswerModel
 from qa.search import Searcher
 from qa.settings import Settings
 from qa.stores.seam import StoreUnavailable
@@ -34,7 +35,8 @@ def load_searcher(settings: Settings) -> Searcher:
     # which must then be the index's), its backend, its prompts.
     encoder = get_encoder(settings.model or index.model, index.backend)
     check_prompts(index.manifest.get("prompts"), encoder, "the index")
-    return Searcher(index, encoder, settings.max_question_chars, settings.max_k)
+    answer_model = AnswerModel.load(settings.answer_model) if settings.answer_model else None
+    return Searcher(index, encoder, settings.max_question_chars, settings.max_k, answer_model=answer_model)
 
 
 class Reloader:

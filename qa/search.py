@@ -12,7 +12,8 @@ from datetime import date
 
 import numpy as np
 
-from qa import answering, syntax
+from qa import answering, crossencoder, syntax
+from qa.answering import Evidence
 from qa.matching import MATCH_FLOOR, Archive, Timeline, match_rows, phrase_marks
 from qa.query import Filters, Query
 from qa.ranking import Ranked, Ranker, Ranking, Weights
@@ -98,21 +99,6 @@ class Answer:
     parsed: syntax.Parsed | None = None
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """What the answer is chosen from: candidates of the best passages and question-level signals."""
-
-    candidates: list[answering.Candidate]
-    top_cosine: float
-    score_margin: float
-    window_coverage: float
-    named_document: str | None  # the briefing whose title, date and speakers the question names best
-
-    def signals(self) -> dict:
-        return {"top_cosine": self.top_cosine, "score_margin": self.score_margin,
-                "window_coverage": self.window_coverage, "named_document": self.named_document}
-
-
 def default_answer_model(encoder_model: str | None = None) -> answering.AnswerModel:
     """The shipped answer model (with its fusion weights) fitted for the index's encoder; the
     default encoder's, with a warning, when that encoder has none; the overlap rule when none has
@@ -124,9 +110,17 @@ def default_answer_model(encoder_model: str | None = None) -> answering.AnswerMo
         path = answering.MODEL_FILE
     if path.exists():
         try:
-            return answering.AnswerModel.load(path)
+            model = answering.AnswerModel.load(path)
         except ValueError as error:
             _warn_once(f"{error}; answering by the overlap rule until then")
+        else:
+            if model.cross is None:
+                return model
+            shipped = crossencoder.default()
+            if shipped is not None and shipped.sha256 == model.cross.model:
+                return model
+            _warn_once(f"{path.name} was fitted with another cross-encoder than {crossencoder.MODEL_DIR} holds "
+                       "('make train' trains and fits both); answering by the overlap rule until then")
     return answering.AnswerModel.by_overlap()
 
 
@@ -292,12 +286,13 @@ class Searcher:
         query = self.query(question)
         # One passage more than the page, to tell whether there is a next page.
         ranking = self.ranker.rank(query, max(offset + k + 1, answering.ANSWER_PASSAGES), filters)
+        ranked, evidence = self.weigh(query, list(ranking.passages))
+        answer = self.answer(question, query, ranked, filters, began, evidence)
         passages = tuple(
-            self.passage(ranked.row, ranked.score, rank, ranked.window, query.idf)
-            for rank, ranked in enumerate(ranking.passages[offset : offset + k], start=offset + 1)
+            self.passage(item.row, item.score, rank, item.window, query.idf, shown=answer.answer)
+            for rank, item in enumerate(ranked[offset : offset + k], start=offset + 1)
         )
-        next_offset = offset + k if len(ranking.passages) > offset + k else None
-        answer = self.answer(question, query, ranking.passages, filters, began)
+        next_offset = offset + k if len(ranked) > offset + k else None
         return replace(answer, passages=passages, offset=offset, next_offset=next_offset, parsed=parsed)
 
     def matches(self, question: str, filters: Filters | None = None) -> tuple[syntax.Parsed, Filters, Query | None, np.ndarray, np.ndarray | None]:
@@ -376,9 +371,24 @@ class Searcher:
             return None
         return self.answer(question, plain, ranked, filters, began)
 
-    def answer(self, question: str, query: Query, ranked: list[Ranked], filters: Filters, began: float) -> Answer:
-        """The answer chosen from the best passages (``ranked``); passages are filled in by the caller."""
-        choice = self.choose_answer(query, ranked)
+    def weigh(self, query: Query, ranked: list[Ranked]) -> tuple[list[Ranked], Evidence | None]:
+        """The answer's evidence from the best passages, and the ranking with those passages put in
+        the order of their fused score plus the cross-encoder's verdict on their best sentence
+        (``rerank`` times its logit, relative to the best one's), when the answer model uses it."""
+        evidence = self.evidence(query, ranked)
+        cross = self.answer_model.cross
+        if evidence is None or cross is None:
+            return ranked, evidence
+        return answering.reorder(ranked, evidence, cross.rerank), evidence
+
+    def answer(self, question: str, query: Query, ranked: list[Ranked], filters: Filters, began: float,
+               evidence: Evidence | None = None) -> Answer:
+        """The answer chosen from the best passages (``ranked``, after ``weigh`` when ``evidence`` is
+        given); passages are filled in by the caller."""
+        if evidence is None:
+            ranked, evidence = self.weigh(query, ranked)
+        rank_of = {item.row: rank for rank, item in enumerate(ranked[: answering.ANSWER_PASSAGES], start=1)}
+        choice = answering.choose(query, evidence, self.answer_model, rank_of) if evidence is not None else None
         proposed = None
         if choice is None:
             answered, confidence = False, 0.0
@@ -406,25 +416,32 @@ class Searcher:
             confidence=round(confidence, 4),
         )
 
-    def choose_answer(self, query: Query, ranked: list[Ranked]) -> answering.Choice | None:
-        evidence = self.evidence(query, ranked)
-        if evidence is None:
-            return None
-        return answering.choose(query, evidence.candidates, self.answer_model, **evidence.signals())
-
-    def evidence(self, query: Query, ranked: list[Ranked]) -> Evidence | None:
-        """The answer candidates of the best passages and the question-level signals on them."""
+    def evidence(self, query: Query, ranked: list[Ranked], cross: bool | None = None) -> Evidence | None:
+        """The answer candidates of the best passages and the question-level signals on them, with
+        the cross-encoder's logits for each passage's shortlist when the answer model reads them
+        (``cross`` True or False: whatever the model)."""
         views = self.passage_views(query, ranked[: answering.ANSWER_PASSAGES])
         if not views:
             return None
         top = views[0]
         named = next((view.doc_id for view, item in zip(views, ranked) if item.named), None)
+        found = answering.candidates(query, views)
+        scores = (self.answer_model.sentence.predict(np.stack([c.features for c in found]))
+                  if found else np.zeros(0))
+        scored = None
+        encoder = crossencoder.default() if (self.answer_model.cross is not None if cross is None else cross) else None
+        if encoder is not None and found:
+            positions = answering.shortlist(found, scores)
+            texts = [collapse_whitespace(found[p].passage.raw[slice(*found[p].sentence)]) for p in positions]
+            scored = answering.CrossScores(tuple(positions), encoder.score(query.text, texts))
         return Evidence(
-            candidates=answering.candidates(query, views),
+            candidates=found,
+            sentence_scores=scores,
             top_cosine=ranked[0].cosine,
             score_margin=ranked[0].score - ranked[1].score if len(ranked) > 1 else 0.0,
             window_coverage=answering.coverage(top.raw, top.windows[top.best_window], query.idf, top.sentences),
             named_document=named,
+            cross=scored,
         )
 
     def passage_views(self, query: Query, ranked: list[Ranked]) -> list[answering.PassageView]:
@@ -468,11 +485,15 @@ class Searcher:
         )
 
     def passage(self, row: int, score: float, rank: int, window: int, query_idf: dict[str, float],
-                phrases: tuple[str, ...] = ()) -> Passage:
+                phrases: tuple[str, ...] = (), shown: AnswerSentence | None = None) -> Passage:
         chunk = self.index.chunks[row]
         raw = self.index.documents[chunk.doc_id].raw
-        # A phrase query marks the phrase where it stands; a question, the sentences that answer it.
+        # A phrase query marks the phrase where it stands; the passage of the shown answer, the
+        # answer; any other passage of a question, the sentences that answer it best.
+        holds_answer = (shown is not None and shown.citation.doc_id == chunk.doc_id
+                        and chunk.start <= shown.citation.start and shown.citation.end <= chunk.end)
         marks = (phrase_marks(raw, chunk.start, chunk.end, phrases) if phrases
+                 else [(shown.citation.start, shown.citation.end)] if holds_answer
                  else answering.highlights(raw, self.index.window_span(window), query_idf, self.index.sentences(row))
                  if query_idf else [])
         # The text is recomputed from the stored raw file, so it is the cited slice by construction.

@@ -33,6 +33,9 @@ class Settings:
     port: int = 8000
     # Origins (scheme://host[:port]) whose pages may call the JSON API from a browser; none by default.
     cors_origins: tuple[str, ...] = ()
+    # The answer model to serve with (None: the one shipped for the index's encoder); make bench
+    # serves one without the cross-encoder beside the shipped one to measure what it adds.
+    answer_model: Path | None = None
     max_question_chars: int = 1000
     max_k: int = 50
     default_k: int = 5
@@ -58,6 +61,8 @@ class Settings:
             settings = replace(settings, milvus_uri=env["QA_MILVUS_URI"])
         if env.get("QA_MILVUS_PREFIX"):
             settings = replace(settings, milvus_prefix=env["QA_MILVUS_PREFIX"])
+        if env.get("QA_ANSWER_MODEL"):
+            settings = replace(settings, answer_model=Path(env["QA_ANSWER_MODEL"]))
         if env.get("QA_BATCH_SIZE"):
             settings = replace(settings, batch_size=int(env["QA_BATCH_SIZE"]))
         return settings

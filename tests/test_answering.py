@@ -142,6 +142,13 @@ def test_candidates_cover_every_sentence_with_their_features():
         assert candidate.start <= candidate.sentence[0] < candidate.sentence[1] <= candidate.end
 
 
+def evidence(question: str, found: list, model: answering.AnswerModel,
+             cross: answering.CrossScores | None = None) -> answering.Evidence:
+    scores = model.sentence.predict(np.stack([c.features for c in found]))
+    return answering.Evidence(found, scores, top_cosine=0.6, score_margin=1.0, window_coverage=0.5,
+                              named_document="d", cross=cross)
+
+
 def test_choose_uses_the_models_and_reports_a_confidence():
     found = answering.candidates(query("How long did they talk?"), [view()])
     model = answering.AnswerModel(
@@ -149,8 +156,7 @@ def test_choose_uses_the_models_and_reports_a_confidence():
         answering._hand_set(answering.CONFIDENCE_FEATURES, {"kind_near": 4.0}, -2.0),
         threshold=0.5,
     )
-    choice = answering.choose(query("How long did they talk?"), found, model, top_cosine=0.6, score_margin=1.0,
-                              window_coverage=0.5, named_document="d")
+    choice = answering.choose(query("How long did they talk?"), evidence("How long did they talk?", found, model), model)
     # The duration, with the sentence that "They" refers back to.
     assert RAW[choice.candidate.start:choice.candidate.end] == (
         "We met in Vienna on May 10th. They talked for about three and a half hours."
@@ -158,6 +164,61 @@ def test_choose_uses_the_models_and_reports_a_confidence():
     assert choice.confidence == pytest.approx(1 / (1 + np.exp(-2.0)))
     named = dict(zip(answering.CONFIDENCE_FEATURES, choice.features))
     assert named["document_named"] == 1.0 and named["same_document"] == 1.0
+    # Without the cross-encoder its features are 0; the passage's place is its rank.
+    assert named["cross_logit"] == named["cross_share"] == 0.0 and named["passage_rank"] == 1.0
+
+
+def test_with_the_cross_encoder_the_choice_is_among_its_shortlist_by_its_logit_and_the_blend():
+    question = "How long did they talk?"
+    found = answering.candidates(query(question), [view()])
+    sentence = answering._hand_set(answering.SENTENCE_FEATURES, {"kind_near": 5.0}, 0.0)
+    confidence = answering._hand_set(answering.CONFIDENCE_FEATURES, {"cross_share": 4.0}, -2.0)
+    # The cross-encoder read candidates 0, 2 and 3 and likes the third sentence best.
+    cross = answering.CrossScores((0, 2, 3), np.array([0.5, 3.0, -1.0], dtype=np.float32))
+    model = answering.AnswerModel(sentence, confidence, 0.5, cross=answering.CrossUse(0.0, 0.0, "sha"))
+    choice = answering.choose(query(question), evidence(question, found, model, cross), model)
+    assert choice.candidate is found[2]
+    named = dict(zip(answering.CONFIDENCE_FEATURES, choice.features))
+    shares = np.exp([0.5, 3.0, -1.0]) / np.exp([0.5, 3.0, -1.0]).sum()
+    assert named["cross_logit"] == pytest.approx(3.0) and named["cross_margin"] == pytest.approx(2.5)
+    assert named["cross_share"] == pytest.approx(shares[1], rel=1e-5)
+    assert choice.confidence == pytest.approx(1 / (1 + np.exp(-(4.0 * shares[1] - 2.0))), rel=1e-5)
+    # With a large blend the sentence model's favourite (the duration, candidate 1) would win, but
+    # the cross-encoder did not read it: the choice stays within what it read.
+    heavy = answering.AnswerModel(sentence, confidence, 0.5, cross=answering.CrossUse(50.0, 0.0, "sha"))
+    scores = evidence(question, found, heavy, cross).sentence_scores
+    chosen = answering.choose(query(question), evidence(question, found, heavy, cross), heavy).candidate
+    assert chosen is found[max((0, 2, 3), key=lambda p: 3.0 * (p == 2) + 50 * np.log(scores[p] / (1 - scores[p])))]
+    # A model fitted without the cross-encoder ignores its logits.
+    plain = answering.AnswerModel(sentence, confidence, 0.5)
+    proof = evidence(question, found, plain, cross)
+    assert answering.choose(query(question), proof, plain).candidate is found[int(np.argmax(proof.sentence_scores))]
+    assert int(np.argmax(proof.sentence_scores)) != 2
+
+
+def test_the_shortlist_keeps_each_passages_best_candidates():
+    found = answering.candidates(query("How long did they talk?"), [view(rank=1), view(rank=2)])
+    scores = np.arange(len(found), dtype=np.float64)
+    kept = answering.shortlist(found, scores, per_passage=2)
+    per = len(found) // 2
+    assert kept == [per - 2, per - 1, 2 * per - 2, 2 * per - 1]
+
+
+def test_the_best_passages_are_reordered_by_their_best_sentence_and_the_rest_stay():
+    from qa.ranking import Ranked
+
+    ranked = [Ranked(row, score, 0, 0.5) for row, score in ((1, 3.0), (2, 2.5), (3, 2.0), (4, 1.0))]
+    found = answering.candidates(query("How long did they talk?"), [view(rank=r) for r in (1, 2, 3)])
+    per = len(found) // 3
+    # Passage 3's sentence is far better than the others'.
+    cross = answering.CrossScores((0, per, 2 * per), np.array([-2.0, -1.0, 4.0], dtype=np.float32))
+    model = answering.AnswerModel.by_overlap()
+    proof = evidence("How long did they talk?", found, model, cross)
+    assert [r.row for r in answering.reorder(ranked, proof, 0.0)] == [1, 2, 3, 4]
+    assert [r.row for r in answering.reorder(ranked, proof, 0.1)] == [1, 2, 3, 4]  # 3.0 - 0.6 > 2.5 - 0.5 > 2.0
+    reordered = answering.reorder(ranked, proof, 1.0)
+    assert [r.row for r in reordered] == [3, 2, 1, 4]
+    assert [r.score for r in reordered] == [2.0, 2.5 - 5.0, 3.0 - 6.0, 1.0]
 
 
 def test_the_model_file_round_trips_and_refuses_other_features(tmp_path):
@@ -165,6 +226,9 @@ def test_the_model_file_round_trips_and_refuses_other_features(tmp_path):
     path = tmp_path / "model.json"
     model.save(path)
     assert answering.AnswerModel.load(path) == model
+    crossed = answering.AnswerModel(model.sentence, model.confidence, 0.7, cross=answering.CrossUse(0.5, 0.3, "ab12"))
+    crossed.save(path)
+    assert answering.AnswerModel.load(path) == crossed
     record = json.loads(path.read_text())
     record["sentence"]["names"] = record["sentence"]["names"][:-1]
     path.write_text(json.dumps(record))
