@@ -51,7 +51,14 @@ OFFTOPIC = (
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, default=REPO / ".cache" / "eval-index")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "answer_ablation.md",
+                        help="where the tables are written as Markdown (docs/answers.md links to it)")
     args = parser.parse_args()
+    lines: list[str] = []
+
+    def say(line: str = "") -> None:
+        print(line)
+        lines.append(line)
 
     from qa import answering
     from qa.api import load_searcher
@@ -75,7 +82,18 @@ def main() -> int:
     questions = [(name, load_questions(path)) for name, path in SETS if path.exists()]
     offtopic = [(name, load_offtopic(path)) for name, path in OFFTOPIC]
     header = ["step"] + [f"{name} ({len(q)})" for name, q in questions] + [f"{name} ({len(q)})" for name, q in offtopic]
-    print(" | ".join(header))
+    sys.path.insert(0, str(REPO / "bench"))
+    from glance import commit, machine
+
+    found = machine()
+    say("# The answer, step by step")
+    say()
+    say(f"Written by `bench/answer_ablation.py --index {args.index}` (commit {commit()}, {found['cores']} cores, "
+        f"{found['cpu']}). Cells: answer precision / coverage (right answers over answers shown / answers shown "
+        "over questions); the unanswerable columns: abstention.")
+    say()
+    say("| " + " | ".join(header) + " |")
+    say("|" + " --- |" * len(header))
     for label, model in rows:
         searcher.answer_model = model
         cells = [label]
@@ -86,17 +104,23 @@ def main() -> int:
                          else f"- / {report['answer_coverage']:.2f}")
         for _, asked in offtopic:
             cells.append(f"{abstention(searcher, asked)['abstention']:.2f}")
-        print(" | ".join(cells))
-    print("cells: answer precision / coverage; off-topic columns: abstention")
+        say("| " + " | ".join(cells) + " |")
 
     searcher.answer_model = shipped
     unfitted = [o for name, gold in questions if "fit" not in name for o in evaluate(searcher, gold)]
-    print(f"\ncalibration on the {len(unfitted)} questions not fitted on: confidence band, answers, right")
+    say()
+    say(f"Calibration on the {len(unfitted)} questions of these sets not fitted on: how often the best answer "
+        "was right, by its confidence.")
+    say()
+    say("| confidence | answers | right |")
+    say("| --- | --- | --- |")
     for low, high in ((0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 0.9), (0.9, 1.01)):
         band = [o for o in unfitted if low <= o.confidence < high]
         right = sum(o.answer_right for o in band)
         share = f"{right / len(band):.2f}" if band else "-"
-        print(f"{low:.1f}-{min(high, 1.0):.1f}  {len(band):3d}  {share}")
+        say(f"| {low:.1f}-{min(high, 1.0):.1f} | {len(band)} | {share} |")
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
     return 0
 
 

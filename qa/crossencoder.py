@@ -111,9 +111,12 @@ class CrossEncoder:
         self.sentence_tokens = int(self.record.get("sentence_tokens", SENTENCE_TOKENS))
         self._tokenizer = load_tokenizer(folder / "tokenizer.json")
         options = onnxruntime.SessionOptions()
-        # One query's batch (a few dozen short pairs) is worth both cores; more threads only wait.
+        # One question's pairs are worth both cores; more threads only wait. Idle threads do not
+        # spin between questions: spinning ones took the other core from concurrent requests
+        # (qa.reloader says the same of the question encoder).
         options.intra_op_num_threads = threads or 2
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         self._lock = threading.Lock()
 

@@ -369,12 +369,13 @@ class _quiet_quantizer:
 
 
 def commit() -> str | None:
-    """The checkout's commit (with '+changes' when the tree differs from it), for the record."""
+    """The checkout's commit (with '+changes' when qa/ differs from it), for the record; None outside git."""
+    root = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "qa"], capture_output=True, text=True,
-                               cwd=Path(__file__).parent).stdout.strip()
+                              cwd=root).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "qa/*.py", "qa/readers", "qa/stores"],
+                               capture_output=True, text=True, cwd=root).stdout.strip()
         return head + ("+changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return None
