@@ -7,6 +7,7 @@ the request body limit, ``qa.body_limit``.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -14,6 +15,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -378,6 +380,12 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
 
     app.add_exception_handler(StoreUnavailable, lambda _request, error: store_unavailable_response(error))
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler, but what it echoes is made encodable first: a refused value may be
+        # a lone surrogate or an infinite number, which JSON cannot carry.
+        return JSONResponse({"detail": encodable(jsonable_encoder(error.errors()))}, status_code=422)
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
         # Never a stack trace in a response; the server log has it.
@@ -524,6 +532,20 @@ def _ask(searcher: Searcher, question: str, k: int, filters: Filters, where: str
     except QuestionError as error:
         field = "q" if where == "query" and error.field == "question" else error.field
         raise _invalid(where, field, getattr(filters, error.field, question), str(error)) from None
+
+
+def encodable(value: object) -> object:
+    """``value`` (JSON-shaped) with every string writable as UTF-8 (a lone surrogate as its ``\\udXXX``
+    escape) and every number JSON can carry (an infinite or NaN one as text)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {encodable(key): encodable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encodable(item) for item in value]
+    return value
 
 
 def _invalid(where: str, field: str, value: object, message: str) -> RequestValidationError:

@@ -1,8 +1,11 @@
-"""The request body limit: a body over it gets a 413 that the client can read."""
+"""What a request must be before the app reads it: a body within the limit (else a 413 that the
+client can read) and a path and query string that are UTF-8 once percent-decoded (else a 400, as
+for a body that is not)."""
 
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote_to_bytes
 
 
 # A body over the limit is read and dropped up to this much before the 413 goes out: a client that
@@ -37,11 +40,19 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        for part, bytes_ in (("path", scope.get("raw_path") or scope["path"].encode("utf-8", "surrogatepass")),
+                             ("query string", scope.get("query_string") or b"")):
+            try:
+                unquote_to_bytes(bytes_.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError as error:
+                await _drain(scope, receive)
+                return await _refuse(send, 400, f"the request's {part} is not UTF-8 (byte {error.start + 1} once "
+                                                "percent-decoded)")
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             if declared.isdigit():
                 await _drain(scope, receive)
-            return await _too_large(send, self.limit)
+            return await _refuse(send, 413, f"request body too large: the limit is {self.limit} bytes")
         # Read the body first (it is small by definition), then hand it to the app.
         chunks, size, more = [], 0, True
         while more:
@@ -53,7 +64,7 @@ class BodyLimit:
             if size > self.limit:
                 if message.get("more_body", False):
                     await _drain(scope, receive)
-                return await _too_large(send, self.limit)
+                return await _refuse(send, 413, f"request body too large: the limit is {self.limit} bytes")
             more = message.get("more_body", False)
         return await self.app(scope, _replay(chunks, None, receive), send)
 
@@ -72,8 +83,8 @@ def _replay(chunks: list[bytes], final: dict | None, receive=None):
     return replay
 
 
-async def _too_large(send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body too large: the limit is {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
+async def _refuse(send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -18,7 +18,7 @@ from qa.matching import MATCH_FLOOR, Archive, Timeline, match_rows, phrase_marks
 from qa.query import Filters, Query
 from qa.ranking import Ranked, Ranker, Ranking, Weights
 from qa.stores.seam import Store
-from qa.text import collapse_whitespace
+from qa.text import collapse_whitespace, untypable
 
 
 # Below this cosine the best passage matches the question only weakly; said in the reason.
@@ -205,6 +205,8 @@ def validate(question: str, k: int, max_chars: int = 1000, max_k: int = 50) -> s
         raise QuestionError("question must not be empty")
     if len(question) > max_chars:
         raise QuestionError(f"question is {len(question)} characters long; the limit is {max_chars}")
+    if (bad := untypable(question)) is not None:
+        raise QuestionError(f"question holds {bad}")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= max_k:
         raise QuestionError(f"k must be a whole number from 1 to {max_k}", "k")
     return stripped
@@ -215,6 +217,10 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 def check_filters(index: Store, filters: Filters) -> Filters:
     """Filters with the speaker spelled as in the index, or a QuestionError naming the bad value."""
+    for name in ("speaker", "doc_id", "date_from", "date_to"):
+        value = getattr(filters, name)
+        if isinstance(value, str) and (bad := untypable(value)) is not None:
+            raise QuestionError(f"{name} holds {bad}", name)
     speaker = filters.speaker.strip() if filters.speaker else None
     if speaker:
         known = index.speaker_by_key
@@ -298,6 +304,7 @@ class Searcher:
     def matches(self, question: str, filters: Filters | None = None) -> tuple[syntax.Parsed, Filters, Query | None, np.ndarray, np.ndarray | None]:
         """The query read, its filters, its ranking query, and the rows of every passage it matches
         across the archive (row order) with each row's best cosine when matched by meaning."""
+        question = validate(question, 1, self.max_chars, self.max_k)
         parsed, filters = apply_syntax(self.index, syntax.parse(question), filters or Filters())
         filters = check_filters(self.index, filters)
         text = parsed.ranking_text
@@ -307,7 +314,6 @@ class Searcher:
         return parsed, filters, query, rows, best
 
     def timeline(self, question: str, filters: Filters | None = None) -> tuple[syntax.Parsed, Filters, Timeline]:
-        question = validate(question, 1, self.max_chars, self.max_k)
         parsed, filters, _, rows, _ = self.matches(question, filters)
         return parsed, filters, self.archive().timeline(rows, filters, self.index.dates)
 

@@ -13,6 +13,20 @@ def collapse_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
+# Code points a typed question or filter never holds: lone surrogates (not text at all: they cannot
+# be written as UTF-8) and control characters other than tab and line breaks.
+_UNTYPABLE = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def untypable(text: str) -> str | None:
+    """The first code point of ``text`` no one types (named as U+XXXX, with its position), or None."""
+    found = _UNTYPABLE.search(text)
+    if found is None:
+        return None
+    kind = "a lone surrogate" if 0xD800 <= ord(found.group()) <= 0xDFFF else "a control character"
+    return f"U+{ord(found.group()):04X} ({kind}) at character {found.start() + 1}"
+
+
 def trim_span(raw: str, start: int, end: int) -> tuple[int, int]:
     """Shrink ``[start, end)`` so that it neither starts nor ends with whitespace."""
     # A byte-order mark at the start of a file is invisible and no part of any passage.
