@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from qa.settings import DEFAULT_BACKEND
 from pathlib import Path
 
+from glance import commit, machine  # noqa: E402  (bench/ is on the path when run as a script)
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("QA_SHARED", REPO.parent / "shared"))
 
@@ -74,20 +76,6 @@ def descendants(pid: int) -> list[int]:
         found.extend(int(c) for c in children)
         queue.extend(int(c) for c in children)
     return found
-
-
-def machine() -> dict:
-    cpu = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    memory = ""
-    try:
-        memory = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return {"cores": os.cpu_count(), "cpu": cpu, "memory": memory, "python": platform.python_version(), "platform": platform.platform()}
 
 
 def bench_build(sources: list[Path], backend: str, workdir: Path) -> tuple[dict, Path]:
@@ -367,7 +355,6 @@ def bench_milvus(index_dir: Path, uri: str, server_pid: int | None, asked: list[
         "publish_rows_per_s": round(rows / seconds, 1),
         "milvus_server_rss_mb": rss_mb(server_pid) if server_pid else None,
         "query_in_process": in_process,
-        "cross_encoder": cross,
         "server": servers[0],
         "servers": servers,
     }
@@ -427,6 +414,7 @@ def main() -> int:
             shutil.copytree(os.path.realpath(index_dir), args.keep)
     results = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit(),
         "machine": machine(),
         "sources": [str(s) for s in sources],
         "build": build,

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, replace
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 from qa.settings import DEFAULT_MODEL, Settings
@@ -30,12 +31,45 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qa", description="Question answering over press-briefing transcripts.")
-    parser.add_argument("--model", help="embedding model name or folder (default: QA_MODEL or all-MiniLM-L6-v2)")
-    parser.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"),
+# Each subcommand's example, shown by `qa SUBCOMMAND --help` (docs/cli.md has more).
+EXAMPLES = {
+    "index": "qa index --source my-briefings --out index     # again after adding or removing files",
+    "ask": 'qa ask "How many support measures did the SME service initiative introduce?" -k 3',
+    "timeline": "qa timeline '\"wolf warrior\" after:2022-01-01' --json",
+    "export": "qa export '\"wolf warrior\"' --format csv > wolf-warrior.csv",
+    "eval": "qa eval --questions tests/data/seed_questions.jsonl --offtopic tests/data/offtopic.jsonl --curve",
+    "calibrate": "qa calibrate --cross --questions tests/data/blind2k/validation.jsonl --index .cache/eval-index",
+    "train": "qa train --questions tests/data/blind2k/train.jsonl --validation tests/data/blind2k/validation.jsonl",
+    "serve": "qa serve --index index --port 8000 --workers 2",
+}
+
+
+def global_options(parser: argparse.ArgumentParser, default: object = None) -> None:
+    """--model and --backend, accepted before the subcommand (``default`` None) and after it
+    (``default`` SUPPRESS there, so that a value given before is kept)."""
+    parser.add_argument("--model", default=default,
+                        help="embedding model name or folder (default: QA_MODEL or all-MiniLM-L6-v2)")
+    parser.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"), default=default,
                         help="runtime that embeds passages when indexing (default: QA_BACKEND or onnx-int8)")
-    commands = parser.add_subparsers(dest="command", required=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qa", description="Question answering over press-briefing transcripts: build an index from your "
+        "briefings, ask it questions, count and export what was said, serve the web page and the JSON API.",
+        epilog="examples:\n  " + "\n  ".join(EXAMPLES[name] for name in ("index", "ask", "serve")),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    global_options(parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+    original = commands.add_parser
+
+    def add_parser(name: str, **kwargs) -> argparse.ArgumentParser:
+        sub = original(name, description=kwargs.get("help"), epilog=f"example:\n  {EXAMPLES[name]}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+        global_options(sub, argparse.SUPPRESS)
+        return sub
+
+    commands.add_parser = add_parser
 
     index = commands.add_parser("index", help="build the index from transcript folders")
     index.add_argument("--source", action="append", type=Path, metavar="DIR",
@@ -97,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="JSON lines of questions the corpus cannot answer: reports how many get no answer")
     evaluate.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
     evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
+    evaluate.add_argument("--report", type=Path, metavar="FILE",
+                          help="also write the full report as JSON to FILE (make eval: bench/glance.py reads it)")
     evaluate.add_argument("--answer-model", type=Path, metavar="FILE",
                           help="the answer model to use (default: the one shipped, qa/answer_model.json)")
     evaluate.add_argument("--curve", action="store_true", help="print the answer's precision/coverage curve")
@@ -262,7 +298,11 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     if not answer.answered and answer.sort == "relevance" and answer.passages:
         print(f"Not answered. {answer.reason}\nClosest passages:\n")
     elif answer.answer:
-        print(f"Answer: {answer.answer.text}\n")
+        citation = answer.answer.citation
+        print(textwrap.fill(answer.answer.text, width=100, initial_indent="Answer: ", subsequent_indent="   ",
+                            break_long_words=False, break_on_hyphens=False))
+        print(f"   confidence {answer.answer.confidence:.2f}; "
+              f"{citation.speaker or 'Narrative'}, {citation.path} [{citation.start}:{citation.end}]\n")
     if not answer.passages:
         print("No passages found.")
     for passage in answer.passages:
@@ -271,7 +311,8 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
               + (f" ({citation.date})" if citation.date else ""))
         if passage.in_reply_to:
             print(f"   In reply to: {passage.in_reply_to}")
-        print(f"   {passage.text}")
+        print(textwrap.fill(passage.text, width=100, initial_indent="   ", subsequent_indent="   ",
+                            break_long_words=False, break_on_hyphens=False))
         at = f", at {citation.t:.1f} s in the video" if citation.t is not None else ""
         print(f"   {citation.path} [{citation.start}:{citation.end}]{at}\n")
     return 0
@@ -342,13 +383,19 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         searcher.ranker.occasion_free = False
     reports = {path: summarise(evaluate(searcher, questions)) for path, questions in question_sets.items()}
     abstentions = {path: abstention(searcher, questions) for path, questions in offtopic_sets.items()}
+    report = json.dumps({
+        "index": {"path": str(settings.index_dir), "model": searcher.index.model,
+                  "documents": len(searcher.index.documents), "passages": len(searcher.index.chunks)},
+        "weights": asdict(searcher.ranker.weights), "fusion": searcher.ranker.fusion,
+        "occasion_free": searcher.ranker.occasion_free,
+        "answer_threshold": searcher.answer_model.threshold,
+        "questions": reports, "offtopic": abstentions,
+    }, ensure_ascii=False, indent=2)
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(report + "\n", encoding="utf-8")
     if args.json:
-        print(json.dumps({
-            "weights": asdict(searcher.ranker.weights), "fusion": searcher.ranker.fusion,
-            "occasion_free": searcher.ranker.occasion_free,
-            "answer_threshold": searcher.answer_model.threshold,
-            "questions": reports, "offtopic": abstentions,
-        }, ensure_ascii=False, indent=2))
+        print(report)
         return 0
     print(f"weights            {asdict(searcher.ranker.weights)} ({searcher.ranker.fusion} fusion)")
     print(f"answer threshold   {searcher.answer_model.threshold}")

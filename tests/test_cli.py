@@ -35,7 +35,12 @@ def test_ask_prints_readable_citations(store_args):
     result = run_qa("ask", "How many specific support measures did the SME service initiative introduce?", "-k", "2", *store_args)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Answer: ")
-    assert "73 specific support measures" in result.stdout.splitlines()[0]
+    *answer, where = result.stdout.split("\n\n")[0].splitlines()
+    assert "73 specific support measures" in " ".join(line.strip() for line in answer)
+    # The answer's confidence and citation.
+    confidence, cited = where.split("; ")
+    assert 0.5 <= float(confidence.removeprefix("   confidence ")) <= 1.0
+    assert cited.startswith("Xie Shaofeng, 000_05a47eddf0c07e42.txt [")
     assert "\n1. [" in result.stdout
     assert "000_05a47eddf0c07e42.txt [" in result.stdout
 
@@ -136,3 +141,20 @@ def test_sort_offset_timeline_and_export_print_what_the_api_returns(store_args, 
     assert result.stdout == client.get("/api/export", params={"q": query, "format": "jsonl"}).text
     readable = run_qa("timeline", query, *store_args)
     assert readable.returncode == 0 and "passages in" in readable.stdout
+
+
+def test_global_options_go_before_or_after_the_subcommand(capsys):
+    from qa.cli import build_parser, main
+
+    parser = build_parser()
+    after = parser.parse_args(["index", "--backend", "onnx", "--model", "some/folder", "--source", "seeds"])
+    before = parser.parse_args(["--backend", "onnx", "--model", "some/folder", "index", "--source", "seeds"])
+    neither = parser.parse_args(["ask", "How?"])
+    assert (after.model, after.backend) == (before.model, before.backend) == ("some/folder", "onnx")
+    assert (neither.model, neither.backend) == (None, None)
+    # Each subcommand's help says what it does, with an example.
+    for name in ("index", "ask", "timeline", "export", "eval", "calibrate", "train", "serve"):
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        text = capsys.readouterr().out
+        assert "example:" in text and f"qa {name}" in text and "--model" in text, name
