@@ -121,7 +121,9 @@ class HighlightOut(BaseModel):
 
 class PassageOut(BaseModel):
     rank: int
-    score: float = Field(description="Fused relevance; comparable between passages of one answer only.")
+    score: float = Field(description="Fused relevance; comparable between passages of one answer only. The best "
+                         "three are ordered by it and by how well their best sentence answers (the answer reader's "
+                         "verdict), so their scores may be out of order among themselves; each is above the rest's.")
     text: str = Field(description="Exactly raw[start:end] with every whitespace run collapsed to one space.")
     citation: CitationOut
     in_reply_to: str | None = Field(None, description="The question this passage answers, shortened.")

@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env().with_overrides(
         model=args.model, backend=args.backend,
-        index_dir=getattr(args, "index", None) or getattr(args, "out", None),
+        # `qa index --out DIR` names the index it builds; other commands' --out is their own output.
+        index_dir=getattr(args, "index", None) or (args.out if args.handler is run_index else None),
         store=getattr(args, "store", None), milvus_uri=getattr(args, "milvus_uri", None),
         milvus_prefix=getattr(args, "milvus_prefix", None),
     )

@@ -294,8 +294,11 @@ class Searcher:
         ranking = self.ranker.rank(query, max(offset + k + 1, answering.ANSWER_PASSAGES), filters)
         ranked, evidence = self.weigh(query, list(ranking.passages))
         answer = self.answer(question, query, ranked, filters, began, evidence)
+        # The score shown is the fused relevance; the best three may stand in the cross-encoder's
+        # order instead of it (weigh), every one of them above the rest.
+        fused = {item.row: item.score for item in ranking.passages}
         passages = tuple(
-            self.passage(item.row, item.score, rank, item.window, query.idf, shown=answer.answer)
+            self.passage(item.row, fused[item.row], rank, item.window, query.idf, shown=answer.answer)
             for rank, item in enumerate(ranked[offset : offset + k], start=offset + 1)
         )
         next_offset = offset + k if len(ranked) > offset + k else None

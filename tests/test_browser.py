@@ -34,6 +34,8 @@ XSS_QUESTION = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 MEASURES_QUESTION = "How many specific support measures did the SME service initiative introduce?"
 OFF_TOPIC_QUESTION = "What is a good recipe for banana bread?"
 SME_DOC = "000_05a47eddf0c07e42"
+NARRATIVE_DOC = "003_cd57cd5aac821783"
+VAGUE_QUESTION = "What does the MIIT think about SMEs?"
 
 
 
@@ -433,9 +435,9 @@ def test_search_all_briefings_from_a_document_page(page, live_server):
 
 
 def test_an_answer_not_sure_enough_is_withheld_and_the_passages_still_shown(page, live_server):
-    # The best sentence here is right ("SMEs maintained a generally stable economic performance"),
-    # but "how did they perform" asks for no figure or name, and the model is not sure enough.
-    ask_via_form(page, live_server, SME_QUESTION)
+    # The passages are about the MIIT and SMEs, but no sentence says what the ministry thinks of
+    # them, and the model is not sure enough of any.
+    ask_via_form(page, live_server, VAGUE_QUESTION)
     assert page.locator("section.answer").count() == 0
     abstain = page.locator("p.abstain")
     assert abstain.count() == 1 and abstain.is_visible()
@@ -445,10 +447,8 @@ def test_an_answer_not_sure_enough_is_withheld_and_the_passages_still_shown(page
     assert collapse(heading.text_content()) == "Closest passages (they may not answer the question)"
     items = results(page)
     assert items.count() == 5
-    first = items.first
-    assert "generally stable economic performance" in collapse(first.locator("blockquote.passage").text_content())
-    doc_id, _, _ = follow(page, first.locator("a.source-link"))
-    assert doc_id == SME_DOC
+    doc_id, _, _ = follow(page, items.first.locator("a.source-link"))
+    assert doc_id == NARRATIVE_DOC
 
 
 def test_off_topic_question_is_not_answered(page, live_server):

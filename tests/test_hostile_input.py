@@ -61,7 +61,7 @@ def test_a_control_character_is_a_422_naming_its_code_point(raw_client, field, c
     assert f"U+{ord(char):04X}" in detail
 
 
-@pytest.mark.parametrize("number", ["1e400", "-1e400", "1" + "0" * 5000, "NaN", "Infinity", "1.5", "true"])
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1" + "0" * 5000, "NaN", "Infinity", "1.5", '"many"'])
 @pytest.mark.parametrize("field", ["k", "offset"])
 def test_huge_or_odd_numbers_are_refused(raw_client, field, number):
     refused(post(raw_client, f'{{"question": "ok", "{field}": {number}}}'.encode()))

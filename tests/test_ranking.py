@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from qa.answering import AnswerModel
 from qa.build import build_index
 from qa.lexical import LexicalIndex, tokenize
 from qa.query import Filters
@@ -57,7 +58,9 @@ def made_up_index(tmp_path_factory):
     (folder / "2022-05-22_briefing.txt").write_text(BRIEFING, encoding="utf-8")
     out = tmp_path_factory.mktemp("index") / "index"
     build_index([folder], out, StandInEncoder())
-    return Searcher(Index.load(out), StandInEncoder())
+    # Ranking alone: the answer model's re-ordering of the best three by the cross-encoder is
+    # tested in test_answering.
+    return Searcher(Index.load(out), StandInEncoder(), answer_model=AnswerModel.by_overlap())
 
 
 def test_token_scores_are_the_query_score_split_by_word(tmp_path):
