@@ -61,7 +61,7 @@ def main() -> int:
         lines.append(line)
 
     from qa import answering
-    from qa.api import load_searcher
+    from qa.reloader import load_searcher
     from qa.evaluation import abstention, evaluate, load_offtopic, load_questions, summarise
     from qa.stores.seam import IndexLoadError
     from qa.settings import Settings

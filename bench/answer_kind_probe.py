@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from qa import answer_types
 from qa.answer_types import _WORD
-from qa.api import load_searcher
+from qa.reloader import load_searcher
 from qa.settings import Settings
 from qa.evaluation import load_questions, load_offtopic, evaluate, summarise, abstention
 from qa.calibration import collect, fit

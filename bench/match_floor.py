@@ -45,7 +45,7 @@ def main() -> int:
 
     import numpy as np
 
-    from qa.api import load_searcher
+    from qa.reloader import load_searcher
     from qa.query import Filters
     from qa.settings import Settings
     from qa.syntax import normalise

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/parse_speed.py [--folder ../shared/corpus/formats] [--text DIR] [--rounds 3] [--json]
 
-Reads every web page, PDF and caption file below --folder with ``qa.transcripts.load_transcript``
+Reads every web page, PDF and caption file below --folder with ``qa.readers.load_transcript``
 (the reader of each format, the turns, all of it), best of --rounds passes; SubRip is measured on
 the WebVTT captions written out as SubRip (the shared corpus has no .srt); text on --text (the
 White House .txt/.md briefings by default), for comparison. ``make bench`` runs it too
@@ -28,7 +28,7 @@ SUFFIXES = {"html": (".html", ".htm"), "pdf": (".pdf",), "vtt": (".vtt",), "srt"
 
 def bench_parse_speed(folder: Path = FORMATS, text: Path | None = TEXT, rounds: int = 3) -> dict:
     """{format: {files, mb, best_s, mb_per_s, ms_per_file}} for every format found."""
-    from qa.transcripts import load_transcript
+    from qa.readers import load_transcript
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="qa-parse-") as scratch:

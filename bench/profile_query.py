@@ -30,7 +30,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=12, help="how many functions cProfile lists")
     args = parser.parse_args()
 
-    from qa.api import load_searcher
+    from qa.reloader import load_searcher
     from qa.query import Query
     from qa.stores.seam import IndexLoadError
     from qa.settings import Settings

@@ -230,7 +230,7 @@ def main() -> int:
     parser.add_argument("--late-chunking", action="store_true", help="also the late-chunking probe (loads the PyTorch model)")
     args = parser.parse_args()
 
-    from qa.api import load_searcher
+    from qa.reloader import load_searcher
     from qa.settings import Settings
 
     searcher = load_searcher(Settings.from_env().with_overrides(index_dir=args.index))

@@ -82,7 +82,7 @@ def bench_build(sources: list[Path], backend: str, workdir: Path) -> tuple[dict,
     from qa.chunking import chunk_all, clean_for_model, window_spans
     from qa.embedding import get_encoder
     from qa.build import build_index
-    from qa.transcripts import load_folder
+    from qa.readers import load_folder
 
     began = time.perf_counter()
     encoder = get_encoder("all-MiniLM-L6-v2", backend)
@@ -156,7 +156,7 @@ def bench_build(sources: list[Path], backend: str, workdir: Path) -> tuple[dict,
 
 
 def bench_in_process(index_dir: Path, asked: list[str], rounds: int, **store) -> dict:
-    from qa.api import load_searcher
+    from qa.reloader import load_searcher
     from qa.settings import Settings
 
     searcher = load_searcher(Settings(index_dir=index_dir, **store))
@@ -177,7 +177,7 @@ def bench_cross(index_dir: Path, asked: list[str], rounds: int, workdir: Path) -
     alternates); then over HTTP, a ``qa serve`` of each, one request at a time."""
     from dataclasses import replace
 
-    from qa.api import load_searcher
+    from qa.reloader import load_searcher
     from qa.settings import Settings
 
     searcher = load_searcher(Settings(index_dir=index_dir))

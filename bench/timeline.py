@@ -26,7 +26,8 @@ PHRASES = ['"Taiwan"', '"wolf warrior"', '"genocide"', '"supply chain"', '"clima
 
 
 def bench_timeline(index_dir: Path, rounds: int = 3, **store) -> dict:
-    from qa.api import load_searcher, timeline_json
+    from qa.reloader import load_searcher
+    from qa.schema import timeline_json
     from qa.settings import Settings
 
     searcher = load_searcher(Settings(index_dir=index_dir, **store))

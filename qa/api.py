@@ -19,23 +19,24 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field, field_validator
 
 from qa import __version__
 from qa.body_limit import BodyLimit
 from qa.pages import find_document, mount_pages
 from qa.query import Filters
-from qa.reloader import Reloader, _return_large_blocks_to_the_system, load_searcher
-from qa import export, syntax
-from qa.matching import MATCH_FLOOR, Timeline
+from qa.reloader import Reloader, load_searcher, return_large_blocks_to_the_system
+from qa.schema import (
+    MAX_K, MAX_QUESTION_CHARS, OFFSET_HELP, SORT_HELP, SYNTAX_HELP, AskRequest, AskResponse, DocumentDetail,
+    DocumentMeta, DocumentSummary, ErrorOut, Health, Ready, Sort, TimelineResponse, TurnOut, answer_model,
+    timeline_json,
+)
+from qa import export
 from qa.search import MAX_OFFSET, Answer, QuestionError, Searcher
 from qa.settings import Settings
 from qa.stores.seam import StoreUnavailable
 
-__all__ = ["create_app", "app_from_env", "answer_json", "load_searcher"]
+__all__ = ["create_app", "app_from_env"]
 
-MAX_QUESTION_CHARS = 1000
-MAX_K = 50
 MAX_BODY_BYTES = 64 * 1024
 logger = logging.getLogger("qa.api")
 
@@ -51,199 +52,6 @@ DOCS_CSP = (
 )
 
 
-# ---------------------------------------------------------------------------------------------
-# The JSON contract
-
-SYNTAX_HELP = (
-    "A question in plain English, optionally with search syntax: `\"exact phrase\"` keeps only passages holding "
-    "those words in that order (case, punctuation and line breaks ignored; curly or straight quotes), `-word` and "
-    "`-\"phrase\"` drop passages holding them, `speaker:Kirby` (or `speaker:\"Mr. Kirby\"`), `after:2023-06-01` and "
-    "`before:2024-01-01` (inclusive; `after:2023`, `before:2023-06` too) set the filters and win over the "
-    "parameters. Anything else, an unclosed quote or an unknown `word:` included, is read as words."
-)
-Sort = Literal["relevance", "newest", "oldest"]
-SORT_HELP = ("relevance (default), or newest / oldest: every matching passage in date order (undated last), "
-             "each briefing's passages in reading order.")
-OFFSET_HELP = "Skip this many passages (paging: the next page starts at `next_offset`)."
-
-
-class AskRequest(BaseModel):
-    question: str = Field(
-        ..., max_length=MAX_QUESTION_CHARS, description=SYNTAX_HELP,
-        examples=["How many support measures did the SME service initiative introduce?",
-                  '"wolf warrior" -diplomacy after:2021-01-01'],
-    )
-    k: int = Field(5, ge=1, le=MAX_K, description="How many passages to return.")
-    sort: Sort = Field("relevance", description=SORT_HELP)
-    offset: int = Field(0, ge=0, le=MAX_OFFSET, description=OFFSET_HELP)
-    speaker: str | None = Field(None, max_length=200, description="Only passages by this speaker (GET /api/speakers).")
-    date_from: date | None = Field(None, description="Only briefings on or after this date (YYYY-MM-DD).")
-    date_to: date | None = Field(None, description="Only briefings on or before this date (YYYY-MM-DD).")
-    doc_id: str | None = Field(None, max_length=200, description="Only passages of this document.")
-
-    model_config = {"extra": "forbid"}
-
-    @field_validator("question")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("question must not be empty or only whitespace")
-        return value
-
-    def filters(self) -> Filters:
-        return Filters(
-            speaker=self.speaker or None,
-            date_from=self.date_from.isoformat() if self.date_from else None,
-            date_to=self.date_to.isoformat() if self.date_to else None,
-            doc_id=self.doc_id or None,
-        )
-
-
-class CitationOut(BaseModel):
-    doc_id: str
-    path: str = Field(description="The file's path relative to the folder it was indexed from.")
-    title: str
-    date: str | None = Field(description="ISO date of the briefing, when the file gives one.")
-    source: str | None
-    url: str | None
-    speaker: str | None
-    turn: int = Field(description="Index of the speaker turn in the document.")
-    start: int = Field(description="Character offset of the first cited character in the raw file.")
-    end: int = Field(description="Character offset just past the last cited character.")
-    t: float | None = Field(None, description="Video captions only: seconds into the video where the cited "
-                            "words begin; null for other formats.")
-
-
-class HighlightOut(BaseModel):
-    start: int = Field(description="Character offset into the raw file.")
-    end: int
-
-
-class PassageOut(BaseModel):
-    rank: int
-    score: float = Field(description="Fused relevance; comparable between passages of one answer only. The best "
-                         "three are ordered by it and by how well their best sentence answers (the answer reader's "
-                         "verdict), so their scores may be out of order among themselves; each is above the rest's.")
-    text: str = Field(description="Exactly raw[start:end] with every whitespace run collapsed to one space.")
-    citation: CitationOut
-    in_reply_to: str | None = Field(None, description="The question this passage answers, shortened.")
-    highlights: list[HighlightOut] = Field(
-        default_factory=list, description="The sentences that best answer the question, as raw-file offsets."
-    )
-
-
-class AnswerOut(BaseModel):
-    text: str = Field(description="The words that best answer the question: a sentence, or a sentence with the "
-                      "neighbour it needs (60 words at most); raw[start:end], whitespace collapsed.")
-    citation: CitationOut
-    confidence: float = Field(ge=0, le=1, description="How likely the answer is right, calibrated on questions "
-                              "with known answers; answers below the threshold are not shown.")
-
-
-class QueryOut(BaseModel):
-    """The query as read by the syntax parser."""
-
-    text: str = Field(description="The words passages are ranked by (syntax removed).")
-    phrases: list[str] = Field(description="Exact phrases every match holds (normalised: lower case, words only).")
-    excluded: list[str] = Field(description="Words and phrases no match holds (normalised).")
-    speaker: str | None = Field(description="The speaker filter in force, when it is one label.")
-    speakers: list[str] = Field(description="Every speaker label the query allows: the speaker filter's, or all the "
-                                "labels `speaker:` names (`speaker:Kirby`: 'Mr. Kirby', 'Mr Kirby', ...).")
-    date_from: str | None
-    date_to: str | None
-    matched_by: Literal["phrase", "meaning", "filters"] = Field(
-        description="How a passage is counted as a match: it holds the phrases; or its best window's cosine to the "
-        f"words is at least the floor ({MATCH_FLOOR}); or (no words) the filters allow it.")
-    notes: list[str] = Field(description="What was read literally, and why.")
-
-
-class AskResponse(BaseModel):
-    question: str
-    answered: bool = Field(description="False when no answer is confident enough to show: `answer` is then null "
-                           "and the passages are still listed.")
-    reason: str | None = Field(None, description="Why no answer is shown.")
-    answer: AnswerOut | None = None
-    passages: list[PassageOut]
-    took_ms: float
-    total: int | None = Field(None, description="How many passages match across the whole archive; null for a plain "
-                              "question in relevance order, whose passages are the closest ones, not a counted set.")
-    offset: int = Field(0, description="Where this page starts.")
-    next_offset: int | None = Field(None, description="The offset of the next page; null on the last one.")
-    sort: Sort = "relevance"
-    query: QueryOut | None = None
-
-
-class BucketOut(BaseModel):
-    period: str = Field(description="The month (YYYY-MM) or year (YYYY).")
-    date_from: str
-    date_to: str
-    passages: int = Field(description="Matching passages in briefings of this period.")
-    briefings: int = Field(description="Briefings with at least one matching passage.")
-
-
-class TimelineResponse(BaseModel):
-    question: str
-    query: QueryOut
-    unit: Literal["month", "year"] = Field(description="Months, or years when the dates span over 60 months.")
-    passages: int = Field(description="Every matching passage across the archive, undated ones included.")
-    briefings: int
-    undated_passages: int = Field(description="Matches in briefings without a date (in no bucket).")
-    undated_briefings: int
-    buckets: list[BucketOut] = Field(description="Every period from the first to the last briefing date within "
-                                     "the date filters, empty ones included.")
-    took_ms: float
-
-
-class TurnOut(BaseModel):
-    index: int
-    speaker: str | None
-    start: int
-    end: int
-    is_question: bool
-    question_turn: int | None
-
-
-class DocumentMeta(BaseModel):
-    doc_id: str
-    path: str
-    title: str
-    date: str | None
-    source: str | None
-    url: str | None
-
-
-class DocumentSummary(DocumentMeta):
-    turns: int
-
-
-class DocumentDetail(DocumentMeta):
-    format: str
-    kind: str = Field(description="What the file at `path` is: 'text', 'web page (HTML)', 'PDF transcript', "
-                      "'video captions (WebVTT)' or 'video captions (SubRip)'.")
-    raw: str = Field(description="The text every offset points into: a text file as decoded; for a web page, "
-                     "PDF or captions, the text extracted from it (see the README's Formats).")
-    turns: list[TurnOut]
-
-
-class ErrorOut(BaseModel):
-    detail: str
-
-
-class Health(BaseModel):
-    status: str
-    version: str
-    model: str
-    backend: str
-    documents: int
-    chunks: int
-
-
-class Ready(BaseModel):
-    status: str = Field(description="'ready', or 'unavailable' with a 503.")
-    store: str = Field(description="Which store serves the index: 'embedded' or 'milvus'.")
-    detail: str | None = None
-
-
 def readiness(searcher: Searcher | None) -> JSONResponse:
     """/readyz: the model and index are loaded and the store answers now (a bounded call)."""
     if searcher is None:
@@ -256,48 +64,10 @@ def readiness(searcher: Searcher | None) -> JSONResponse:
     return JSONResponse({"status": "ready", "store": store, "detail": None})
 
 
-def query_json(parsed: syntax.Parsed | None, filters: Filters) -> QueryOut | None:
-    if parsed is None:
-        return None
-    matched_by = "phrase" if parsed.phrases else "meaning" if parsed.ranking_text.strip() else "filters"
-    speakers = list(parsed.speakers) or ([filters.speaker] if filters.speaker else [])
-    return QueryOut(text=parsed.text, phrases=list(parsed.phrases), excluded=list(parsed.excluded),
-                    speaker=filters.speaker, speakers=speakers, date_from=filters.date_from, date_to=filters.date_to,
-                    matched_by=matched_by, notes=list(parsed.notes))
-
-
-def answer_json(answer: Answer) -> dict:
-    """The API's JSON for an answer; the CLI prints exactly this too."""
-    return answer_model(answer).model_dump(mode="json")
-
-
 def answer_response(answer: Answer) -> Response:
     """The answer as the HTTP response: serialised once, by pydantic (returning the model or a dict
     would have FastAPI validate and encode it all again, about a millisecond a query)."""
     return Response(answer_model(answer).model_dump_json(), media_type="application/json")
-
-
-def answer_model(answer: Answer) -> AskResponse:
-    return AskResponse(
-        question=answer.question,
-        answered=answer.answered,
-        reason=answer.reason,
-        answer=AnswerOut(**asdict(answer.answer)) if answer.answer else None,
-        passages=[PassageOut(**asdict(p)) for p in answer.passages],
-        took_ms=answer.took_ms,
-        total=answer.total, offset=answer.offset, next_offset=answer.next_offset, sort=answer.sort,
-        query=query_json(answer.parsed, answer.filters),
-    )
-
-
-def timeline_json(question: str, parsed: syntax.Parsed, filters: Filters, timeline: Timeline, took_ms: float) -> dict:
-    """The API's JSON for a timeline; ``qa timeline --json`` prints exactly this too."""
-    return TimelineResponse(
-        question=question, query=query_json(parsed, filters), unit=timeline.unit, passages=timeline.passages,
-        briefings=timeline.briefings, undated_passages=timeline.undated_passages,
-        undated_briefings=timeline.undated_briefings, buckets=[BucketOut(**asdict(b)) for b in timeline.buckets],
-        took_ms=took_ms,
-    ).model_dump(mode="json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,7 +117,7 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
     ``watch`` (default: on when the app loads its own index) reloads the index when it is rebuilt.
     """
     settings = settings or Settings.from_env()
-    _return_large_blocks_to_the_system()
+    return_large_blocks_to_the_system()
     reloader = Reloader(settings, searcher, watch=searcher is None if watch is None else watch)
 
     @asynccontextmanager

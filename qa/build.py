@@ -36,7 +36,8 @@ from qa.stores.embedded import (
 )
 from qa.stores.seam import IndexLoadError
 from qa.text import sentence_spans
-from qa.transcripts import Skipped, Transcript, load_folder
+from qa.readers import load_folder
+from qa.transcripts import Skipped, Transcript
 
 
 @dataclass(frozen=True)

@@ -278,7 +278,8 @@ def publish_to_milvus(folder: Path, settings: Settings, force: bool = False, sha
 
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.api import answer_json, load_searcher
+    from qa.reloader import load_searcher
+    from qa.schema import answer_json
     from qa.query import Filters
     from qa.search import QuestionError, validate
 
@@ -322,7 +323,8 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
 def run_timeline(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
-    from qa.api import load_searcher, timeline_json
+    from qa.reloader import load_searcher
+    from qa.schema import timeline_json
     from qa.query import Filters
     from qa.search import QuestionError
 
@@ -349,7 +351,7 @@ def run_timeline(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
     from qa import export
-    from qa.api import load_searcher
+    from qa.reloader import load_searcher
     from qa.query import Filters
     from qa.search import QuestionError, validate
 
@@ -367,7 +369,7 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     from qa.answering import AnswerModel
-    from qa.api import load_searcher
+    from qa.reloader import load_searcher
     from qa.evaluation import abstention, evaluate, load_offtopic, load_questions, summarise
 
     question_sets = {str(path): load_questions(path) for path in args.questions}
@@ -432,7 +434,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.api import load_searcher
+    from qa.reloader import load_searcher
     from qa.calibration import collect, fit, fit_weights
     from qa.ranking import Weights
     from qa.evaluation import load_offtopic, load_questions
@@ -546,7 +548,8 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from qa.api import create_app, load_searcher
+    from qa.api import create_app
+    from qa.reloader import load_searcher
 
     settings = settings.with_overrides(host=args.host, port=args.port)
     if args.workers < 1:

@@ -140,6 +140,12 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(known), dtype=np.float32)
 
+    def document_frequencies(self) -> dict[str, int]:
+        """How many passages hold each token (tokens no passage holds left out)."""
+        indptr = self._model.scores["indptr"]
+        return {token: df for token, number in self._model.vocab_dict.items()
+                if (df := int(indptr[number + 1] - indptr[number]))}
+
     def token_scores_at(self, tokens: Sequence[str], passages: np.ndarray) -> np.ndarray:
         """BM25 of each token alone against the given passages: one row per token (for distinct
         tokens the rows sum to ``token_scores``), so that a caller can leave some of the query's

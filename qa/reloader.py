@@ -120,7 +120,7 @@ def _milvus_stamp(settings: Settings) -> tuple | None:
     return (generation,) if generation else None
 
 
-def _return_large_blocks_to_the_system() -> None:
+def return_large_blocks_to_the_system() -> None:
     """Make glibc give every block of 128 KB or more its own mapping, returned on free.
 
     By default glibc raises that threshold as large blocks are freed, and then keeps freed

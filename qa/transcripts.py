@@ -1,11 +1,12 @@
-"""Transcript parsing: files in several briefing formats into metadata and speaker turns with offsets."""
+"""The Transcript (metadata and speaker turns with offsets into its text), what every format shares
+(decoding, the content hash, the document id, turn numbering, titles, dates), and plain text and
+Markdown read into it. Finding and reading files, by format: ``qa.readers``."""
 
 from __future__ import annotations
 
 import bisect
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date as Date
 from datetime import datetime
@@ -13,11 +14,23 @@ from pathlib import Path
 
 import yaml
 
-from qa.readers import SUFFIXES as READER_SUFFIXES  # web pages, PDFs, captions: qa/readers
-from qa.readers import kind_of, reader_for
 from qa.text import collapse_whitespace, sentence_spans, trim_span
 
 REPORTER = "Reporter"
+
+
+# Format name -> what it is, for the document page and /api/documents/{id} (text files: "text").
+KINDS = {
+    "html": "web page (HTML)",
+    "pdf": "PDF transcript",
+    "vtt": "video captions (WebVTT)",
+    "srt": "video captions (SubRip)",
+}
+
+
+def kind_of(format_name: str) -> str:
+    """What kind of file a document was read from, in words ('text' for text files)."""
+    return KINDS.get(format_name, "text")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,20 +98,7 @@ class TranscriptError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading files
-
-_TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
-
-
-def iter_source_files(root: Path) -> Iterator[Path]:
-    """The candidate transcript files below ``root``, in a stable order."""
-    if root.is_file():
-        yield root
-        return
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts):
-            if path.suffix.lower() in _TEXT_SUFFIXES or path.suffix.lower() in READER_SUFFIXES:
-                yield path
+# What every format shares: decoding, the content hash, the document id
 
 
 def decode(data: bytes, name: str) -> str:
@@ -124,63 +124,6 @@ def make_doc_id(relative_path: str) -> str:
     return doc_id or "document"
 
 
-# Real briefings run to about 100 KB; a file this large is refused before it is read, so that
-# one broken or hostile file cannot exhaust memory or swamp the index.
-MAX_FILE_BYTES = 20 * 1024 * 1024
-
-
-def load_transcript(path: Path, root: Path | None = None, max_bytes: int = MAX_FILE_BYTES) -> Transcript:
-    """Read and parse one file; ``root`` is the folder the file's ``path`` is given relative to."""
-    relative = path.name if root is None or root == path else str(path.relative_to(root))
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise TranscriptError(
-                f"{relative}: file too large ({size:,} bytes; the limit is {max_bytes:,})"
-            )
-        data = path.read_bytes()
-    except OSError as error:
-        raise TranscriptError(f"{relative}: cannot be read ({error.strerror or error})") from None
-    reader = reader_for(path.suffix)
-    if reader is not None:
-        if not data.strip():
-            raise TranscriptError(f"{relative}: empty file")
-        return reader(data, relative, content_hash(data))
-    raw = decode(data, relative)
-    return parse(raw, relative, content_hash(data))
-
-
-def load_folder(roots: Iterable[Path]) -> tuple[list[Transcript], list[Skipped]]:
-    """Parse every transcript below the given folders; bad files are reported, not fatal."""
-    transcripts: list[Transcript] = []
-    skipped: list[Skipped] = []
-    seen_ids: dict[str, str] = {}
-    seen_hashes: dict[str, str] = {}
-    for root in roots:
-        if not root.exists():
-            raise FileNotFoundError(f"source folder not found: {root}")
-        base = root if root.is_dir() else root.parent
-        for path in iter_source_files(root):
-            relative = str(path.relative_to(base))
-            try:
-                transcript = load_transcript(path, base)
-            except TranscriptError as error:
-                skipped.append(Skipped(relative, str(error).removeprefix(f"{relative}: ")))
-                continue
-            if transcript.doc_id in seen_ids:
-                skipped.append(
-                    Skipped(relative, f"same document id as {seen_ids[transcript.doc_id]}")
-                )
-                continue
-            if transcript.content_hash in seen_hashes:
-                skipped.append(Skipped(relative, f"duplicate: same content as {seen_hashes[transcript.content_hash]}"))
-                continue
-            seen_ids[transcript.doc_id] = relative
-            seen_hashes[transcript.content_hash] = relative
-            transcripts.append(transcript)
-    return transcripts, skipped
-
-
 # ---------------------------------------------------------------------------------------------
 # Format detection and dispatch
 
@@ -189,19 +132,19 @@ def parse(raw: str, relative_path: str, digest: str = "") -> Transcript:
     """Parse decoded text into a Transcript, choosing the parser from the text's shape."""
     doc_id = make_doc_id(relative_path)
     fallback_title = Path(relative_path).stem
-    file_date = _date_from_name(relative_path)
+    file_date = date_from_name(relative_path)
     digest = digest or content_hash(raw.encode("utf-8"))
 
     front = _front_matter(raw)
     if front is not None:
         meta, body_start = front
-        turns = _inline_turns(raw, body_start)
+        turns = inline_turns(raw, body_start)
         return Transcript(
             doc_id=doc_id,
             path=relative_path,
-            title=_clean_title(meta.get("title")) or fallback_title,
-            date=_iso_date(meta.get("date")) or file_date,
-            source=_host(meta.get("source_url")),
+            title=clean_title(meta.get("title")) or fallback_title,
+            date=iso_date(meta.get("date")) or file_date,
+            source=host_of(meta.get("source_url")),
             url=_str_or_none(meta.get("source_url")),
             raw=raw,
             turns=turns,
@@ -227,7 +170,7 @@ def parse(raw: str, relative_path: str, digest: str = "") -> Transcript:
 
     # Unknown files: speaker labels if the text has them, plain paragraphs otherwise.
     if len(_INLINE_LABEL.findall(raw)) >= 2:
-        turns, fmt = _inline_turns(raw, 0), "inline-speakers"
+        turns, fmt = inline_turns(raw, 0), "inline-speakers"
     elif len([m for m in _BLOCK_LABEL.finditer(raw) if _is_name(m.group("name"))]) >= 2:
         turns, fmt = _block_turns(raw, 0), "block-speakers"
     else:
@@ -287,12 +230,12 @@ def _str_or_none(value: object) -> str | None:
     return text or None
 
 
-def _date_from_name(relative_path: str) -> str | None:
+def date_from_name(relative_path: str) -> str | None:
     match = re.match(r"(\d{4}-\d{2}-\d{2})(?!\d)", Path(relative_path).name)
-    return _iso_date(match.group(1)) if match else None
+    return iso_date(match.group(1)) if match else None
 
 
-def _iso_date(value: object) -> str | None:
+def iso_date(value: object) -> str | None:
     if isinstance(value, datetime):
         return value.date().isoformat()
     if isinstance(value, Date):
@@ -308,7 +251,7 @@ def _iso_date(value: object) -> str | None:
     return None
 
 
-def _host(url: object) -> str | None:
+def host_of(url: object) -> str | None:
     text = _str_or_none(url)
     if not text:
         return None
@@ -316,7 +259,7 @@ def _host(url: object) -> str | None:
     return match.group(1).removeprefix("www.") if match else None
 
 
-def _clean_title(value: object) -> str | None:
+def clean_title(value: object) -> str | None:
     text = _str_or_none(value)
     return " ".join(text.split()) if text else None
 
@@ -378,13 +321,13 @@ def display_speaker(label: str) -> str:
     return label
 
 
-def _inline_turns(raw: str, body_start: int) -> tuple[Turn, ...]:
+def inline_turns(raw: str, body_start: int) -> tuple[Turn, ...]:
     labels = [m for m in _INLINE_LABEL.finditer(raw, body_start) if m.group("q") or _is_label(m.group("label"))]
     spans: list[tuple[str | None, int, int, bool]] = []
     if labels:
         preamble_end = labels[0].start()
         for turn in _paragraph_turns(raw, body_start, preamble_end):
-            if not _is_preamble(raw[turn.start : turn.end]):
+            if not is_preamble(raw[turn.start : turn.end]):
                 spans.append((None, turn.start, turn.end, False))
     else:
         return _paragraph_turns(raw, body_start, len(raw))
@@ -396,7 +339,7 @@ def _inline_turns(raw: str, body_start: int) -> tuple[Turn, ...]:
         is_question = match.group("q") is not None
         speaker = REPORTER if is_question else display_speaker(match.group("label"))
         spans.append((speaker, start, end, is_question))
-    return _number_turns(spans)
+    return number_turns(spans)
 
 
 def _is_label(label: str) -> bool:
@@ -405,7 +348,7 @@ def _is_label(label: str) -> bool:
     return len(letters) >= 2 and label.upper() == label
 
 
-def _is_preamble(text: str) -> bool:
+def is_preamble(text: str) -> bool:
     """Venue and start-time lines that open a White House transcript carry no content."""
     lines = [line.strip(" \t\u00a0") for line in text.splitlines()]
     return all(not line or _TIME_LINE.fullmatch(line) or len(line.split()) <= 8 for line in lines)
@@ -421,7 +364,7 @@ def _strip_trailing_time(raw: str, start: int, end: int) -> int:
         end = start + last_newline
 
 
-def _number_turns(spans: list[tuple[str | None, int, int, bool]]) -> tuple[Turn, ...]:
+def number_turns(spans: list[tuple[str | None, int, int, bool]]) -> tuple[Turn, ...]:
     """Give turns their index and link each answer to the question it follows."""
     turns: list[Turn] = []
     last_question: int | None = None
@@ -468,7 +411,7 @@ def _scio_header(raw: str) -> tuple[str | None, str | None, str | None, int] | N
     before = [line for line in before if line]
     title_lines = [line for line in before if not _BREADCRUMB.search(line) or len(before) == 1]
     title = title_lines[-1] if title_lines else None
-    day = _iso_date(" ".join(match.group("date").split()))
+    day = iso_date(" ".join(match.group("date").split()))
     return title, match.group("source").strip(), day, match.end()
 
 
@@ -496,7 +439,7 @@ def _block_turns(raw: str, body_start: int) -> tuple[Turn, ...]:
         start, end = trim_span(raw, match.end(), content_end)
         speaker = " ".join(match.group("name").split())
         spans.append((speaker, start, end, False))
-    return _number_turns(_mark_questions(raw, spans))
+    return number_turns(_mark_questions(raw, spans))
 
 
 _OUTLET_WORDS = re.compile(
@@ -531,4 +474,4 @@ def _paragraph_turns(raw: str, start: int, end: int) -> tuple[Turn, ...]:
         if _PAGINATION.fullmatch(raw[para_start:para_end]):
             continue
         spans.append((None, para_start, para_end, False))
-    return _number_turns(spans)
+    return number_turns(spans)

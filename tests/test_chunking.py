@@ -17,7 +17,8 @@ from qa.chunking import (
     is_content_free,
 )
 from qa.text import collapse_whitespace
-from qa.transcripts import REPORTER, Transcript, load_folder, load_transcript, parse
+from qa.readers import load_folder, load_transcript
+from qa.transcripts import REPORTER, Transcript, parse
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_FILES = [REPO / "seeds" / "000_05a47eddf0c07e42.txt", REPO / "seeds" / "003_cd57cd5aac821783.txt"]

@@ -51,7 +51,7 @@ def test_onnx_backends_agree_with_torch(torch_encoder, backend, lowest, mean):
 
 
 def test_index_records_its_backend_and_queries_use_it(tmp_path):
-    from qa.api import load_searcher
+    from qa.reloader import load_searcher
     from qa.build import build_index
     from qa.settings import Settings
 

@@ -18,7 +18,8 @@ from conftest import SHARED
 from qa.build import build_index
 from qa.stores.embedded import MANIFEST, Index
 from qa.text import collapse_whitespace
-from qa.transcripts import TranscriptError, load_folder, load_transcript
+from qa.readers import load_folder, load_transcript
+from qa.transcripts import TranscriptError
 
 FORMATS = SHARED / "corpus" / "formats"
 KIND_DIRS = ("html", "pdf", "vtt")

@@ -19,9 +19,9 @@ CHILD = textwrap.dedent(
     import numpy as np
 
     if sys.argv[1] == "fixed":
-        from qa.api import _return_large_blocks_to_the_system
+        from qa.reloader import return_large_blocks_to_the_system
 
-        _return_large_blocks_to_the_system()
+        return_large_blocks_to_the_system()
 
     def rss_mb():
         for line in open("/proc/self/status"):

@@ -200,7 +200,7 @@ def test_a_publish_that_fails_midway_leaves_the_previous_generation_serving(tmp_
 def test_collections_left_by_a_killed_publish_are_dropped_by_the_next(tmp_path, milvus_server, stand_in_encoder):
     """A publish killed outright (no clean-up) leaves collections; the next publish drops them
     and keeps the generation that was being served before it."""
-    from qa.stores.milvus import _name
+    from qa.stores.milvus import collection_name
     from qa.stores.milvus_publish import _index_params, _schemas
 
     out = tmp_path / "index"
@@ -210,7 +210,7 @@ def test_collections_left_by_a_killed_publish_are_dropped_by_the_next(tmp_path, 
     client = connect(milvus_server.uri)
     orphan = "g" + str(int(served["generation"][1:]) + 1)
     for kind, schema in list(_schemas(client, stand_in_encoder.dimension).items())[:2]:
-        client.create_collection(_name("orphans", kind, orphan), schema=schema, index_params=_index_params(client, kind, 10))
+        client.create_collection(collection_name("orphans", kind, orphan), schema=schema, index_params=_index_params(client, kind, 10))
     assert MilvusStore.open(milvus_server.uri, "orphans").generation == served["generation"]
     latest = publish(index, milvus_server.uri, "orphans")
     left = {n.rsplit("_", 1)[1] for n in client.list_collections() if n.startswith("orphans_")}

@@ -117,19 +117,19 @@ def test_damaged_index_files_are_detected_on_load(tmp_path, stand_in_encoder, da
 
 
 def test_a_file_that_vanishes_while_indexing_is_reported(tmp_path, stand_in_encoder, monkeypatch):
-    from qa import transcripts
+    from qa import readers
 
     source = tmp_path / "source"
     shutil.copytree(SEEDS, source)
     doomed = source / "000_05a47eddf0c07e42.txt"
-    real = transcripts.iter_source_files
+    real = readers.iter_source_files
 
     def listing_then_delete(root):
         files = list(real(root))
         doomed.unlink()
         return iter(files)
 
-    monkeypatch.setattr(transcripts, "iter_source_files", listing_then_delete)
+    monkeypatch.setattr(readers, "iter_source_files", listing_then_delete)
     report = build_index([source], tmp_path / "index", stand_in_encoder)
     assert report.documents == 1
     assert [(s.path, s.reason.split(" (")[0]) for s in report.skipped] == [("000_05a47eddf0c07e42.txt", "cannot be read")]

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from qa.text import collapse_whitespace
+from qa.readers import load_folder, load_transcript
 from qa.transcripts import (
     REPORTER,
     Transcript,
     display_speaker,
-    load_folder,
-    load_transcript,
     make_doc_id,
     parse,
 )

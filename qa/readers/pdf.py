@@ -26,11 +26,11 @@ from qa.transcripts import (
     Transcript,
     TranscriptError,
     Turn,
-    _clean_title,
-    _date_from_name,
-    _is_preamble,
-    _iso_date,
-    _number_turns,
+    clean_title,
+    date_from_name,
+    is_preamble,
+    iso_date,
+    number_turns,
     display_speaker,
     make_doc_id,
 )
@@ -60,14 +60,14 @@ def read_pdf(data: bytes, relative_path: str, digest: str) -> Transcript:
     raw, turns = _compose(paragraphs)
     if not turns:
         raise TranscriptError(f"{relative_path}: no text in the PDF once headers and footers are dropped")
-    title = _clean_title(metadata.get("Title")) or _first_line(paragraphs) or relative_path.rsplit("/", 1)[-1]
+    title = clean_title(metadata.get("Title")) or _first_line(paragraphs) or relative_path.rsplit("/", 1)[-1]
     found = _MONTH_DATE.search(title) or _MONTH_DATE.search(raw[:2000])
-    day = _iso_date(" ".join(found.group().split())) if found else None
+    day = iso_date(" ".join(found.group().split())) if found else None
     return Transcript(
         doc_id=make_doc_id(relative_path),
         path=relative_path,
         title=title,
-        date=_date_from_name(relative_path) or day,
+        date=date_from_name(relative_path) or day,
         source=None,
         url=None,
         raw=raw,
@@ -172,7 +172,7 @@ def _join(lines: list[str]) -> str:
 
 
 def _first_line(paragraphs: list[str]) -> str | None:
-    return _clean_title(paragraphs[0]) if paragraphs else None
+    return clean_title(paragraphs[0]) if paragraphs else None
 
 
 def _compose(paragraphs: list[str]) -> tuple[str, tuple[Turn, ...]]:
@@ -191,10 +191,10 @@ def _compose(paragraphs: list[str]) -> tuple[str, tuple[Turn, ...]]:
             spans.append(current)
         elif current is not None:
             current[2] = len(raw)
-        elif not _is_preamble(paragraph):
+        elif not is_preamble(paragraph):
             spans.append([None, start, len(raw), False])
     _mark_questions(raw, spans)
-    return raw, _number_turns([(s, a, b, q) for s, a, b, q in spans if a < b])
+    return raw, number_turns([(s, a, b, q) for s, a, b, q in spans if a < b])
 
 
 def _mark_questions(raw: str, spans: list[list]) -> None:

@@ -19,11 +19,11 @@ from selectolax.lexbor import LexborHTMLParser
 from qa.transcripts import (
     Transcript,
     TranscriptError,
-    _clean_title,
-    _date_from_name,
-    _host,
-    _inline_turns,
-    _iso_date,
+    clean_title,
+    date_from_name,
+    host_of,
+    inline_turns,
+    iso_date,
     make_doc_id,
 )
 
@@ -59,11 +59,11 @@ def read_html(data: bytes, relative_path: str, digest: str) -> Transcript:
         path=relative_path,
         title=_title(tree) or relative_path.rsplit("/", 1)[-1].rsplit(".", 1)[0],
         # The file's name dates the briefing; a page's own date is when it was issued (often the next day).
-        date=_date_from_name(relative_path) or _date(tree),
-        source=_host(url),
+        date=date_from_name(relative_path) or _date(tree),
+        source=host_of(url),
         url=url,
         raw=text,
-        turns=_inline_turns(text, 0),
+        turns=inline_turns(text, 0),
         format="html",
         content_hash=digest,
     )
@@ -138,7 +138,7 @@ def _title(tree: LexborHTMLParser) -> str | None:
         if node is None:
             continue
         text = node.attributes.get("content") if node.tag == "meta" else node.text()
-        title = _clean_title(text)
+        title = clean_title(text)
         if title:
             return _SITE_SUFFIX.sub("", title) if node.tag != "h1" else title
     return None
@@ -152,7 +152,7 @@ def _date(tree: LexborHTMLParser) -> str | None:
         if node is None:
             continue
         value = node.attributes.get(attribute) if attribute else node.text()
-        day = _iso_date((value or "").strip()[:10]) or _iso_date(" ".join((value or "").split()))
+        day = iso_date((value or "").strip()[:10]) or iso_date(" ".join((value or "").split()))
         if day:
             return day
     return None

@@ -97,26 +97,26 @@ def current_generation(uri: str, prefix: str) -> str | None:
         raise _unavailable(uri, error) from None
 
 
-def _name(prefix: str, kind: str, generation: str) -> str:
+def collection_name(prefix: str, kind: str, generation: str) -> str:
     return f"{prefix}_{kind}_{generation}"
 
 
-def _escape(value: str | list[str]) -> str:
+def escape(value: str | list[str]) -> str:
     """A string (or a list of them) as a literal of a Milvus filter expression."""
     return json.dumps(value, ensure_ascii=False)
 
 
 def filter_expression(filters: Filters) -> str:
     """The filters as a Milvus boolean expression over the filter fields (the embedded rules)."""
-    parts = [f"speaker_key == {_escape(filters.speaker.casefold())}" if filters.speaker else "is_question == false"]
+    parts = [f"speaker_key == {escape(filters.speaker.casefold())}" if filters.speaker else "is_question == false"]
     if filters.doc_id:
-        parts.append(f"doc_id == {_escape(filters.doc_id)}")
+        parts.append(f"doc_id == {escape(filters.doc_id)}")
     if filters.date_from or filters.date_to:
         parts.append('date != ""')
         if filters.date_from:
-            parts.append(f"date >= {_escape(filters.date_from)}")
+            parts.append(f"date >= {escape(filters.date_from)}")
         if filters.date_to:
-            parts.append(f"date <= {_escape(filters.date_to)}")
+            parts.append(f"date <= {escape(filters.date_to)}")
     return " and ".join(parts)
 
 
@@ -150,7 +150,7 @@ class MilvusStore(Catalogue):
         self._passage_table: PassageTable | None = None
 
     def collection(self, kind: str) -> str:
-        return _name(self.prefix, kind, self.generation)
+        return collection_name(self.prefix, kind, self.generation)
 
     @classmethod
     def open(cls, uri: str, prefix: str = DEFAULT_PREFIX, model: str | None = None) -> MilvusStore:
@@ -164,13 +164,13 @@ class MilvusStore(Catalogue):
             )
         generation = blobs.removeprefix(f"{prefix}_blobs_")
         try:
-            manifest = json.loads(_read_blob(client, blobs, "manifest"))
-            ensure_loaded(client, _name(prefix, "documents", generation))
+            manifest = json.loads(read_blob(client, blobs, "manifest"))
+            ensure_loaded(client, collection_name(prefix, "documents", generation))
             rows = []
             # In pages: a query returns at most 16,384 rows.
             for first in range(0, int(manifest.get("document_count") or 0), 10_000):
                 rows += client.query(
-                    _name(prefix, "documents", generation), filter=f"number >= {first} and number < {first + 10_000}",
+                    collection_name(prefix, "documents", generation), filter=f"number >= {first} and number < {first + 10_000}",
                     output_fields=["number", "doc_id", "path", "title", "date", "source", "url", "format",
                                    "content_hash", "tokens"], timeout=TIMEOUT,
                 )
@@ -188,12 +188,12 @@ class MilvusStore(Catalogue):
             )
         for kind in ("windows", "chunks", "terms"):
             try:
-                ensure_loaded(client, _name(prefix, kind, generation))
+                ensure_loaded(client, collection_name(prefix, kind, generation))
             except Exception as error:
                 raise _unavailable(uri, error) from None
         return cls(client, uri, prefix, generation, manifest, rows)
 
-    def _call(self, method: str, *args, **kwargs):
+    def call(self, method: str, *args, **kwargs):
         try:
             return getattr(self.client, method)(*args, timeout=TIMEOUT, **kwargs)
         except Exception as error:
@@ -207,7 +207,7 @@ class MilvusStore(Catalogue):
             raise _unavailable(self.uri, error) from None
 
     def check(self) -> None:
-        self._call("query", self.collection("terms"), ids=[""], output_fields=["token"])
+        self.call("query", self.collection("terms"), ids=[""], output_fields=["token"])
 
     # -- candidates ------------------------------------------------------------------------
 
@@ -218,7 +218,7 @@ class MilvusStore(Catalogue):
         return depth
 
     def dense_candidates(self, query_vector: np.ndarray, depth: int, filters: Filters) -> np.ndarray:
-        hits = self._call(
+        hits = self.call(
             "search", self.collection("windows"), data=[np.asarray(query_vector, dtype=np.float32).tolist()],
             anns_field="vector", limit=depth, filter=filter_expression(filters),
             search_params={"metric_type": "IP", "params": {"ef": max(2 * depth, 64)}},  # ef: HNSW only
@@ -231,7 +231,7 @@ class MilvusStore(Catalogue):
         if not tokens:
             return np.zeros(0, dtype=np.int64)
         kind = "windows" if part == "windows" else "chunks"
-        hits = self._call(
+        hits = self.call(
             "search", self.collection(kind), data=[" ".join(tokens)], anns_field="sparse", limit=min(2 * depth, 16384),
             filter=filter_expression(filters), search_params={"metric_type": "BM25"},
             output_fields=["tokens", "length"] + ([] if part == "windows" else ["first_window", "window_count"]),
@@ -269,7 +269,7 @@ class MilvusStore(Catalogue):
         missing = [i for i in wanted if i not in found]
         fetched = []
         for first in range(0, len(missing), 4096):
-            for row in self._call("query", self.collection(kind), ids=missing[first : first + 4096], output_fields=fields_):
+            for row in self.call("query", self.collection(kind), ids=missing[first : first + 4096], output_fields=fields_):
                 if "vector" in row:  # 1.5 KB as float32, not 10 KB as a list of Python floats
                     row = {**row, "vector": np.asarray(row["vector"], dtype=np.float32)}
                 fetched.append(row)
@@ -288,12 +288,12 @@ class MilvusStore(Catalogue):
         return self._fetch("windows", self._windows, windows,
                            ["id", "chunk", "doc", "start", "end", "vector", "tokens", "length", "speaker"])
 
-    def _chunk_rows_of(self, rows: Sequence[int]) -> list[dict]:
+    def chunk_rows_of(self, rows: Sequence[int]) -> list[dict]:
         return self._fetch("chunks", self._chunk_rows, rows,
                            ["id", "chunk", "tokens", "length", "first_window", "window_count"])
 
     def chunk_windows(self, row: int) -> np.ndarray:
-        record = self._chunk_rows_of([int(row)])[0]
+        record = self.chunk_rows_of([int(row)])[0]
         return np.arange(record["first_window"], record["first_window"] + record["window_count"], dtype=np.int64)
 
     def window_rows(self, windows: np.ndarray) -> WindowRows:
@@ -317,7 +317,7 @@ class MilvusStore(Catalogue):
         if missing:
             # A filter with escaped literals, not ids=: pymilvus writes string ids into the
             # expression unescaped, so a word like "i'm" broke the query.
-            rows = self._call("query", self.collection("terms"), filter=f"id in {_escape(missing)}",
+            rows = self.call("query", self.collection("terms"), filter=f"id in {escape(missing)}",
                               output_fields=["token", "windows", "pairs", "documents"])
             found = {row["token"]: row for row in rows}
             if len(self._df) > 200_000:
@@ -333,7 +333,7 @@ class MilvusStore(Catalogue):
     def token_scores_at(self, part: str, tokens: Sequence[str], ids: np.ndarray) -> np.ndarray:
         if not tokens or len(ids) == 0:
             return np.zeros((len(tokens), len(ids)), dtype=np.float32)
-        rows = self._window_rows(ids.tolist()) if part == "windows" else self._chunk_rows_of(ids.tolist())
+        rows = self._window_rows(ids.tolist()) if part == "windows" else self.chunk_rows_of(ids.tolist())
         return self._bm25(part, tokens, [row["tokens"].split(" ") for row in rows], [row["length"] for row in rows])
 
     def document_scores(self, tokens: Sequence[str], docs: np.ndarray) -> np.ndarray:
@@ -363,7 +363,7 @@ class MilvusStore(Catalogue):
     def transcripts(self, doc_ids: Sequence[str]) -> list[Transcript]:
         """Documents with their raw text and turns, read in one query."""
         names = [f"{kind}:{doc_id}" for doc_id in doc_ids for kind in ("raw", "turns")]
-        rows = self._call("query", self.collection("blobs"), filter=f"name in {json.dumps(names, ensure_ascii=False)}",
+        rows = self.call("query", self.collection("blobs"), filter=f"name in {json.dumps(names, ensure_ascii=False)}",
                           output_fields=["name", "part", "text"])
         texts: dict[str, list[tuple[int, str]]] = {}
         for row in rows:
@@ -384,7 +384,7 @@ class MilvusStore(Catalogue):
         )
 
     def chunk(self, row: int) -> Chunk:
-        record = self._chunk_rows_of([int(row)])[0]
+        record = self.chunk_rows_of([int(row)])[0]
         return Chunk(**json.loads(record["chunk"]))
 
     # -- whole-archive scans ---------------------------------------------------------------------
@@ -399,7 +399,7 @@ class MilvusStore(Catalogue):
         count = int(self.manifest["chunk_count"])
         records: list[dict] = []
         for first in range(0, count, 10_000):
-            records += self._call("query", self.collection("chunks"), filter=f"id >= {first} and id < {first + 10_000}",
+            records += self.call("query", self.collection("chunks"), filter=f"id >= {first} and id < {first + 10_000}",
                                   output_fields=["id", "doc", "chunk", "first_window", "window_count"])
         records.sort(key=lambda record: record["id"])
         if len(records) != count:
@@ -418,7 +418,7 @@ class MilvusStore(Catalogue):
     def dense_scan(self, query_vector: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
         """A range search (cosine >= floor). Milvus returns at most 16,384 windows a search: a question
         close to more windows than that is cut there (the closest kept)."""
-        hits = self._call(
+        hits = self.call(
             "search", self.collection("windows"), data=[np.asarray(query_vector, dtype=np.float32).tolist()],
             anns_field="vector", limit=_SCAN_LIMIT, output_fields=["chunk"],
             search_params={"metric_type": "IP", "params": {"radius": float(floor), "range_filter": 1.01,
@@ -473,7 +473,7 @@ class _Chunks(Sequence):
     def __iter__(self) -> Iterator[Chunk]:
         for first in range(0, len(self), 4096):
             rows = list(range(first, min(first + 4096, len(self))))
-            for record in self.store._chunk_rows_of(rows):
+            for record in self.store.chunk_rows_of(rows):
                 yield Chunk(**json.loads(record["chunk"]))
 
     def __getitem__(self, row):  # type: ignore[override]
@@ -512,9 +512,9 @@ def ensure_loaded(client, collection: str) -> None:
         client.load_collection(collection, timeout=TIMEOUT)
 
 
-def _read_blob(client, collection: str, name: str) -> str:
+def read_blob(client, collection: str, name: str) -> str:
     ensure_loaded(client, collection)
-    rows = client.query(collection, filter=f"name == {_escape(name)}", output_fields=["part", "text"], timeout=TIMEOUT)
+    rows = client.query(collection, filter=f"name == {escape(name)}", output_fields=["part", "text"], timeout=TIMEOUT)
     if not rows:
         raise KeyError(f"{collection} has no {name}")
     return "".join(row["text"] for row in sorted(rows, key=lambda row: row["part"]))

@@ -22,7 +22,7 @@ from qa import vectors as vector_index
 from qa.chunking import Chunk
 from qa.lexical import tokenize
 from qa.stores.milvus import (
-    DEFAULT_PREFIX, KINDS, SCHEMA_VERSION, TIMEOUT, MilvusStore, _escape, _name, _read_blob, check_prefix, connect,
+    DEFAULT_PREFIX, KINDS, SCHEMA_VERSION, TIMEOUT, MilvusStore, escape, collection_name, read_blob, check_prefix, connect,
     current_generation,
 )
 from qa.stores.seam import IndexLoadError, StoreUnavailable
@@ -136,7 +136,7 @@ def published_digest(uri: str, prefix: str) -> str | None:
     if blobs is None:
         return None
     try:
-        return json.loads(_read_blob(connect(uri), blobs, "manifest")).get("source_digest")
+        return json.loads(read_blob(connect(uri), blobs, "manifest")).get("source_digest")
     except Exception:
         return None
 
@@ -164,7 +164,7 @@ def publish(index: Index, uri: str, prefix: str = DEFAULT_PREFIX, progress=None,
     created = []
     try:
         for kind, schema in _schemas(client, int(index.manifest["dimension"])).items():
-            name = _name(prefix, kind, generation)
+            name = collection_name(prefix, kind, generation)
             sharding = {"num_shards": shards} if shards and kind in ("windows", "chunks") else {}
             client.create_collection(name, schema=schema, index_params=_index_params(client, kind, len(index.windows)),
                                      timeout=60, **sharding)
@@ -177,12 +177,12 @@ def publish(index: Index, uri: str, prefix: str = DEFAULT_PREFIX, progress=None,
             for row in rows:
                 batch.append(row)
                 if len(batch) == _BATCH:
-                    client.insert(_name(prefix, kind, generation), batch, timeout=120)
+                    client.insert(collection_name(prefix, kind, generation), batch, timeout=120)
                     written, batch = written + len(batch), []
                     if progress:
                         progress(kind, written)
             if batch:
-                client.insert(_name(prefix, kind, generation), batch, timeout=120)
+                client.insert(collection_name(prefix, kind, generation), batch, timeout=120)
 
         def filter_fields(chunk: Chunk) -> dict:
             document = index.documents[chunk.doc_id]
@@ -238,12 +238,8 @@ def publish(index: Index, uri: str, prefix: str = DEFAULT_PREFIX, progress=None,
 
         frequencies: dict[str, dict[str, int]] = {}
         for part in ("windows", "pairs", "documents"):
-            model = index.lexical[part]._model
-            indptr = model.scores["indptr"]
-            for token, number in model.vocab_dict.items():
-                df = int(indptr[number + 1] - indptr[number])
-                if df:
-                    frequencies.setdefault(token, {"windows": 0, "pairs": 0, "documents": 0})[part] = df
+            for token, df in index.lexical[part].document_frequencies().items():
+                frequencies.setdefault(token, {"windows": 0, "pairs": 0, "documents": 0})[part] = df
         insert("terms", [{"id": token, "token": token, **counts, "placeholder": placeholder}
                          for token, counts in frequencies.items() if len(token.encode()) <= 1000])
 
@@ -271,7 +267,7 @@ def publish(index: Index, uri: str, prefix: str = DEFAULT_PREFIX, progress=None,
             client.flush(name, timeout=300)
             client.load_collection(name, timeout=300, **({"replica_number": replicas} if replicas else {}))
         # One step moves every reader to the new generation.
-        blobs = _name(prefix, "blobs", generation)
+        blobs = collection_name(prefix, "blobs", generation)
         served = current_generation(uri, prefix)
         previous = served.removeprefix(f"{prefix}_blobs_") if served else None
         if prefix in client.list_aliases(timeout=TIMEOUT).get("aliases", []):
@@ -325,7 +321,7 @@ def seed_vectors(uri: str, prefix: str, encoder: object):
         if document.doc_id not in store.doc_number:
             return {}
         raw = store.transcript(document.doc_id).raw
-        rows = store._call("query", store.collection("windows"), filter=f"doc_id == {_escape(document.doc_id)}",
+        rows = store.call("query", store.collection("windows"), filter=f"doc_id == {escape(document.doc_id)}",
                            output_fields=["start", "end", "vector"])
         return {clean_for_model(raw[row["start"] : row["end"]]): np.asarray(row["vector"], dtype=np.float32) for row in rows}
 

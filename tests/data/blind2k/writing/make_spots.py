@@ -9,7 +9,7 @@ import json, random, re, sys
 from pathlib import Path
 ROOT = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(ROOT))
-from qa.transcripts import load_transcript
+from qa.readers import load_transcript
 from qa.text import sentence_spans, collapse_whitespace
 
 SHARED = ROOT.parent / 'shared'
