@@ -26,13 +26,13 @@ from qa.pages import find_document, mount_pages
 from qa.query import Filters
 from qa.reloader import Reloader, load_searcher, return_large_blocks_to_the_system
 from qa.schema import (
-    MAX_K, MAX_QUESTION_CHARS, OFFSET_HELP, SORT_HELP, SYNTAX_HELP, AskRequest, AskResponse, DocumentDetail,
+    OFFSET_HELP, SORT_HELP, SYNTAX_HELP, AskRequest, AskResponse, DocumentDetail,
     DocumentMeta, DocumentSummary, ErrorOut, Health, Ready, Sort, TimelineResponse, TurnOut, answer_model,
     timeline_json,
 )
 from qa import export
 from qa.search import MAX_OFFSET, Answer, QuestionError, Searcher
-from qa.settings import Settings
+from qa.settings import MAX_K, MAX_QUESTION_CHARS, Settings
 from qa.stores.seam import StoreUnavailable
 
 __all__ = ["create_app", "app_from_env"]

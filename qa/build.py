@@ -27,7 +27,7 @@ import numpy as np
 
 from qa.answer_types import kinds_present
 from qa.chunking import Chunk, chunk_transcript, clean_for_model, window_spans
-from qa.embedding import NO_PROMPTS, prompts_of
+from qa.embedding import NO_PROMPTS, TextEncoder
 from qa import vectors as vector_index
 from qa.lexical import LexicalIndex, TokenStore
 from qa.stores.embedded import (
@@ -75,7 +75,7 @@ def _document_to_json(document: Transcript) -> dict:
     return record
 
 
-def build_index(sources: Iterable[Path], out_dir: Path, encoder: object, wait: bool = True, **options) -> BuildReport:
+def build_index(sources: Iterable[Path], out_dir: Path, encoder: TextEncoder, wait: bool = True, **options) -> BuildReport:
     """Build under the index's lock (see ``_build``), clearing what killed builds left behind."""
     out_dir = Path(out_dir)
     with build_lock(out_dir, wait=wait):
@@ -87,7 +87,7 @@ def build_index(sources: Iterable[Path], out_dir: Path, encoder: object, wait: b
 def _build(
     sources: Iterable[Path],
     out_dir: Path,
-    encoder: object,
+    encoder: TextEncoder,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
@@ -204,11 +204,11 @@ def _build(
         manifest = {
             "format_version": FORMAT_VERSION,
             "model": encoder.name,
-            "backend": getattr(encoder, "backend", "torch"),
+            "backend": encoder.backend,
             "dimension": encoder.dimension,
             # Questions are encoded with the query prompt recorded here, passages were with the document one.
-            "prompts": prompts_of(encoder),
-            "max_tokens": getattr(encoder, "max_tokens", None),
+            "prompts": encoder.prompts,
+            "max_tokens": encoder.max_tokens,
             "vector_index": vector_index.kind(index),
             "chunk_count": len(chunks),
             "window_count": len(windows),
@@ -231,15 +231,15 @@ def _build(
                        encoded=len(missing_texts), reused=len(windows) - len(missing_texts))
 
 
-def _previous_index(out_dir: Path, encoder: object) -> Index | None:
+def _previous_index(out_dir: Path, encoder: TextEncoder) -> Index | None:
     """The index at ``out_dir`` if it was built by this code with this model and backend."""
     try:
         manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
         if (
             manifest.get("pipeline") != pipeline_hash()
-            or manifest.get("backend", "torch") != getattr(encoder, "backend", "torch")
+            or manifest.get("backend", "torch") != encoder.backend
             or manifest.get("dimension") != encoder.dimension
-            or (manifest.get("prompts") or NO_PROMPTS) != prompts_of(encoder)
+            or (manifest.get("prompts") or NO_PROMPTS) != encoder.prompts
         ):
             return None
         return Index.load(out_dir, model=encoder.name)
@@ -377,7 +377,7 @@ def build_lock(out_dir: Path, wait: bool = True):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _embed(texts: list[str], encoder: object, batch_size: int, progress: Callable[[int], None] | None) -> np.ndarray:
+def _embed(texts: list[str], encoder: TextEncoder, batch_size: int, progress: Callable[[int], None] | None) -> np.ndarray:
     vectors = np.zeros((len(texts), encoder.dimension), dtype=np.float32)
     # Encode in order of length so that each batch pads little; put the rows back afterwards.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from typing import Protocol
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -46,9 +47,21 @@ MAX_TOKENS = 512
 NO_PROMPTS = {"query": "", "document": ""}
 
 
-def prompts_of(encoder: object) -> dict[str, str]:
-    """The prompts an encoder applies (the tests' stand-ins apply none)."""
-    return getattr(encoder, "prompts", NO_PROMPTS)
+class TextEncoder(Protocol):
+    """What the index build and the search need of an encoder: the real ones below and the tests'
+    stand-ins alike."""
+
+    name: str  # the model's name, recorded in the index's manifest
+    dimension: int
+    backend: str  # the runtime: "torch", "onnx" or "onnx-int8"
+    prompts: dict[str, str]  # the "query" and "document" prompts it prepends (NO_PROMPTS: none)
+    max_tokens: int | None  # the word pieces it reads of a text (None: no limit it knows of)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        """Passages as float32 unit vectors, one row per text."""
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Questions as float32 unit vectors, with the model's query prompt."""
 
 
 def read_prompts(location: str | Path) -> dict[str, str]:
@@ -73,13 +86,13 @@ def read_prompts(location: str | Path) -> dict[str, str]:
     return {"query": str(query), "document": str(document)}
 
 
-def check_prompts(recorded: dict | None, encoder: object, where: str) -> None:
+def check_prompts(recorded: dict | None, encoder: TextEncoder, where: str) -> None:
     """Refuse to encode questions for an index whose passages were encoded with other prompts."""
     recorded = recorded or NO_PROMPTS
-    current = prompts_of(encoder)
+    current = encoder.prompts
     if (recorded.get("query", ""), recorded.get("document", "")) != (current.get("query", ""), current.get("document", "")):
         raise ModelError(
-            f"{where} was built with the prompts {recorded!r} but the model {getattr(encoder, 'name', '?')!r} "
+            f"{where} was built with the prompts {recorded!r} but the model {encoder.name!r} "
             f"now names {current!r}: questions would not be encoded as its passages were; rebuild the index "
             "with 'qa index --full' (or restore the model folder's config_sentence_transformers.json)"
         )

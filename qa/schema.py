@@ -14,9 +14,7 @@ from qa import syntax
 from qa.matching import MATCH_FLOOR, Timeline
 from qa.query import Filters
 from qa.search import MAX_OFFSET, Answer
-
-MAX_QUESTION_CHARS = 1000
-MAX_K = 50
+from qa.settings import MAX_K, MAX_QUESTION_CHARS
 
 
 # ---------------------------------------------------------------------------------------------

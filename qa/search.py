@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -17,8 +18,12 @@ from qa.answering import Evidence
 from qa.matching import MATCH_FLOOR, Archive, Timeline, match_rows, phrase_marks
 from qa.query import Filters, Query
 from qa.ranking import Ranked, Ranker, Ranking, Weights
+from qa.settings import MAX_K, MAX_QUESTION_CHARS
 from qa.stores.seam import Store
 from qa.text import collapse_whitespace, untypable
+
+if TYPE_CHECKING:
+    from qa.embedding import TextEncoder
 
 
 # Below this cosine the best passage matches the question only weakly; said in the reason.
@@ -196,7 +201,7 @@ def apply_syntax(index: Store, parsed: syntax.Parsed, filters: Filters) -> tuple
     return replace(parsed, notes=tuple(notes)), filters
 
 
-def validate(question: str, k: int, max_chars: int = 1000, max_k: int = 50) -> str:
+def validate(question: str, k: int, max_chars: int = MAX_QUESTION_CHARS, max_k: int = MAX_K) -> str:
     """The question stripped of surrounding whitespace, or a QuestionError saying what is wrong."""
     if not isinstance(question, str):
         raise QuestionError("question must be a string")
@@ -247,7 +252,7 @@ class Searcher:
     """Answers questions from one store (``index``: the embedded index or Milvus) with one encoder."""
 
     def __init__(
-        self, index: Store, encoder: object, max_chars: int = 1000, max_k: int = 50, ranker: Ranker | None = None,
+        self, index: Store, encoder: TextEncoder, max_chars: int = MAX_QUESTION_CHARS, max_k: int = MAX_K, ranker: Ranker | None = None,
         answer_model: answering.AnswerModel | None = None,
     ) -> None:
         self.index = index
@@ -268,9 +273,7 @@ class Searcher:
 
     def query(self, question: str) -> Query:
         """The question analysed once, for the ranking, the answer and the highlights."""
-        # Real encoders prepend their model's query prompt; the tests' stand-ins have only encode.
-        encode = getattr(self.encoder, "encode_queries", self.encoder.encode)
-        return Query.of(question, encode([question])[0], self.index.idf)
+        return Query.of(question, self.encoder.encode_queries([question])[0], self.index.idf)
 
     def archive(self) -> Archive:
         """The store's passages for the whole-archive scans, read once (the first scan waits for it)."""

@@ -10,6 +10,12 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_BACKEND = "onnx-int8"
 
 
+# The limits on a question: its length in characters and the passages one page may ask for. The
+# API's schema, the command line and the searcher all read them from here.
+MAX_QUESTION_CHARS = 1000
+MAX_K = 50
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. ``QA_*`` environment variables set the defaults; flags win."""
@@ -36,9 +42,8 @@ class Settings:
     # The answer model to serve with (None: the one shipped for the index's encoder); make bench
     # serves one without the cross-encoder beside the shipped one to measure what it adds.
     answer_model: Path | None = None
-    max_question_chars: int = 1000
-    max_k: int = 50
-    default_k: int = 5
+    max_question_chars: int = MAX_QUESTION_CHARS
+    max_k: int = MAX_K
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

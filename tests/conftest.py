@@ -57,6 +57,13 @@ class StandInEncoder:
 
     name = "stand-in-hash-256"
     dimension = 256
+    # qa.embedding.TextEncoder: no prompts, no token limit; recorded as computed in-process ("torch").
+    backend = "torch"
+    prompts = {"query": "", "document": ""}
+    max_tokens = None
+
+    def encode_queries(self, texts, batch_size: int = 32) -> np.ndarray:
+        return self.encode(texts, batch_size)
 
     def encode(self, texts, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)

@@ -19,10 +19,14 @@ class CountingEncoder:
 
     def __init__(self, inner) -> None:
         self.inner, self.name, self.dimension, self.texts = inner, inner.name, inner.dimension, 0
+        self.backend, self.prompts, self.max_tokens = inner.backend, inner.prompts, inner.max_tokens
 
     def encode(self, texts, batch_size=32, show_progress=False):
         self.texts += len(texts)
         return self.inner.encode(texts, batch_size)
+
+    def encode_queries(self, texts, batch_size=32):
+        return self.inner.encode_queries(texts, batch_size)
 
 
 def same_index(a, b) -> None:

@@ -254,9 +254,7 @@ def test_a_build_without_a_local_folder_reuses_the_vectors_in_milvus(tmp_path, m
 
     from qa.stores.milvus_publish import seed_vectors
 
-    class Counting:
-        name, dimension = stand_in_encoder.name, stand_in_encoder.dimension
-
+    class Counting(type(stand_in_encoder)):
         def __init__(self) -> None:
             self.texts = 0
 

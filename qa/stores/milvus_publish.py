@@ -29,6 +29,7 @@ from qa.stores.seam import IndexLoadError, StoreUnavailable
 from qa.transcripts import Transcript
 
 if TYPE_CHECKING:
+    from qa.embedding import TextEncoder
     from qa.stores.embedded import Index
 
 _MAX_TEXT = 65535  # Milvus's longest VARCHAR, in bytes
@@ -305,7 +306,7 @@ def drop_old_generations(client, prefix: str, keep: set[str]) -> list[str]:
     return dropped
 
 
-def seed_vectors(uri: str, prefix: str, encoder: object):
+def seed_vectors(uri: str, prefix: str, encoder: TextEncoder):
     """For a build with no local folder: a document -> {window text: vector} from the generation the
     alias serves, when it was embedded by the same model and backend (None: nothing to reuse)."""
     from qa.chunking import clean_for_model
@@ -314,7 +315,7 @@ def seed_vectors(uri: str, prefix: str, encoder: object):
         store = MilvusStore.open(uri, prefix, model=encoder.name)
     except (IndexLoadError, StoreUnavailable):
         return None
-    if store.backend != getattr(encoder, "backend", "torch") or store.manifest.get("dimension") != encoder.dimension:
+    if store.backend != encoder.backend or store.manifest.get("dimension") != encoder.dimension:
         return None
 
     def vectors_of(document: Transcript) -> dict[str, np.ndarray]:
