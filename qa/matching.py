@@ -20,7 +20,7 @@ from datetime import date
 import numpy as np
 
 from qa.query import Filters
-from qa.stores.seam import PassageTable, Store
+from qa.stores.seam import PassageTable, Store, conditions
 from qa.syntax import Parsed, normalise
 
 # The cosine a passage's best window must reach to match a query without a phrase: the lowest at
@@ -86,17 +86,17 @@ class Archive:
     def allowed(self, filters: Filters, speakers: tuple[str, ...] = ()) -> np.ndarray:
         """The passages the filters allow (the embedded store's rule for windows, per passage); ``speakers``,
         several labels of one name (``speaker:Kirby``), stands for the speaker filter."""
-        if speakers:
-            mask = np.isin(self.speaker_key, [s.casefold() for s in speakers])
-        elif filters.speaker:
-            mask = self.speaker_key == filters.speaker.casefold()
-        else:
-            mask = ~self.is_question
-        if filters.doc_id:
-            mask = mask & (self.docs == self.doc_number.get(filters.doc_id, -1))
-        if filters.date_from or filters.date_to:
-            low, high = filters.date_from or "0000-00-00", filters.date_to or "9999-99-99"
-            mask = mask & self.dated & (self.dates >= low) & (self.dates <= high)
+        wanted = conditions(filters, speakers)
+        mask = np.ones(len(self.is_question), dtype=bool)
+        if wanted.speaker_keys:
+            mask &= np.isin(self.speaker_key, wanted.speaker_keys)
+        if not wanted.questions:
+            mask &= ~self.is_question
+        if wanted.doc_id:
+            mask &= self.docs == self.doc_number.get(wanted.doc_id, -1)
+        if wanted.dates:
+            low, high = wanted.dates
+            mask &= self.dated & (self.dates >= low) & (self.dates <= high)
         return np.asarray(mask, dtype=bool)
 
     def holding(self, phrase: str) -> np.ndarray:

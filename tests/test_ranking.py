@@ -127,3 +127,20 @@ def test_a_named_speaker_lifts_their_passages_by_the_speaker_weight(made_up_inde
 def test_filters_still_apply_with_the_new_signals(made_up_index):
     answer = made_up_index.ask("lighthouse loan", 5, Filters(doc_id="2022-05-22_briefing"))
     assert answer.passages and {p.citation.doc_id for p in answer.passages} == {"2022-05-22_briefing"}
+
+
+def test_the_filters_conditions_are_written_once_for_every_store():
+    """Reporters' questions only when a speaker is asked for; several labels of one name stand for
+    the speaker; the dates bound a dated briefing (qa.stores.seam.conditions, which the embedded
+    store, Milvus and the whole-archive matcher translate)."""
+    from qa.stores.milvus import filter_expression
+    from qa.stores.seam import conditions
+
+    plain = conditions(Filters())
+    assert (plain.speaker_keys, plain.questions, plain.doc_id, plain.dates) == ((), False, None, None)
+    asked = conditions(Filters(speaker="Mr. Kirby", date_from="2023-01-01"))
+    assert asked.speaker_keys == ("mr. kirby",) and asked.questions and asked.dates == ("2023-01-01", "9999-99-99")
+    assert conditions(Filters(speaker="X"), ["Mr. Kirby", "Admiral Kirby"]).speaker_keys == ("mr. kirby", "admiral kirby")
+    assert filter_expression(Filters()) == "is_question == false"
+    assert filter_expression(Filters(speaker="Q", doc_id="d", date_to="2022-12-31")) == (
+        'speaker_key == "q" and doc_id == "d" and date != "" and date <= "2022-12-31"')

@@ -34,7 +34,7 @@ from qa.chunking import Chunk, Sentences
 from qa import vectors as vector_index
 from qa.lexical import LexicalIndex, tokenize
 from qa.query import Filters
-from qa.stores.seam import LEXICAL_PARTS, Catalogue, IndexLoadError, PassageTable, WindowRows
+from qa.stores.seam import LEXICAL_PARTS, Catalogue, IndexLoadError, PassageTable, WindowRows, conditions
 from qa.transcripts import Transcript, Turn
 
 FORMAT_VERSION = 2
@@ -94,18 +94,20 @@ class Index(Catalogue):
         """An embedded index in memory is always there."""
 
     def allowed_windows(self, filters: Filters) -> np.ndarray:
-        """Which windows may be returned. Reporters' questions only when asked for by speaker."""
+        """Which windows may be returned (``qa.stores.seam.conditions``)."""
         allowed = self._allowed.get(filters)
         if allowed is not None:
             return allowed
-        if filters.speaker:
-            allowed = (self.chunk_speaker_key == filters.speaker.casefold())[self.window_chunk]
-        else:
-            allowed = ~self.window_is_question
-        if filters.doc_id:
-            allowed &= self.window_doc == self.doc_number.get(filters.doc_id, -1)
-        if filters.date_from or filters.date_to:
-            low, high = filters.date_from or "0000-00-00", filters.date_to or "9999-99-99"
+        wanted = conditions(filters)
+        allowed = np.ones(len(self.window_chunk), dtype=bool)
+        if wanted.speaker_keys:
+            allowed &= np.isin(self.chunk_speaker_key, wanted.speaker_keys)[self.window_chunk]
+        if not wanted.questions:
+            allowed &= ~self.window_is_question
+        if wanted.doc_id:
+            allowed &= self.window_doc == self.doc_number.get(wanted.doc_id, -1)
+        if wanted.dates:
+            low, high = wanted.dates
             doc_ok = np.array([bool(d) and low <= d <= high for d in self.doc_dates], dtype=bool)
             allowed &= doc_ok[self.window_doc]
         if len(self._allowed) >= 16:  # a query computes it three times; keep the last few

@@ -41,7 +41,7 @@ import numpy as np
 
 from qa.chunking import Chunk
 from qa.query import Filters
-from qa.stores.seam import Catalogue, IndexLoadError, PassageTable, StoreUnavailable, WindowRows
+from qa.stores.seam import Catalogue, IndexLoadError, PassageTable, StoreUnavailable, WindowRows, conditions
 from qa.transcripts import Transcript, Turn
 
 SCHEMA_VERSION = 1
@@ -107,16 +107,25 @@ def escape(value: str | list[str]) -> str:
 
 
 def filter_expression(filters: Filters) -> str:
-    """The filters as a Milvus boolean expression over the filter fields (the embedded rules)."""
-    parts = [f"speaker_key == {escape(filters.speaker.casefold())}" if filters.speaker else "is_question == false"]
-    if filters.doc_id:
-        parts.append(f"doc_id == {escape(filters.doc_id)}")
-    if filters.date_from or filters.date_to:
+    """The filters' conditions (``qa.stores.seam.conditions``) as a Milvus boolean expression over
+    the filter fields."""
+    wanted = conditions(filters)
+    parts = []
+    if len(wanted.speaker_keys) == 1:
+        parts.append(f"speaker_key == {escape(wanted.speaker_keys[0])}")
+    elif wanted.speaker_keys:
+        parts.append(f"speaker_key in {escape(list(wanted.speaker_keys))}")
+    if not wanted.questions:
+        parts.append("is_question == false")
+    if wanted.doc_id:
+        parts.append(f"doc_id == {escape(wanted.doc_id)}")
+    if wanted.dates:
         parts.append('date != ""')
+        low, high = wanted.dates
         if filters.date_from:
-            parts.append(f"date >= {escape(filters.date_from)}")
+            parts.append(f"date >= {escape(low)}")
         if filters.date_to:
-            parts.append(f"date <= {escape(filters.date_to)}")
+            parts.append(f"date <= {escape(high)}")
     return " and ".join(parts)
 
 

@@ -28,6 +28,27 @@ if TYPE_CHECKING:
     from qa.transcripts import Transcript
 
 STORES = ("embedded", "milvus")
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What the filters ask of a passage, as conditions on its fields; each store (and the
+    whole-archive matcher) translates these, so the rules stand here once."""
+
+    speaker_keys: tuple[str, ...]  # by one of these speakers (case-folded labels); () for any speaker
+    questions: bool  # whether reporters' questions may be returned
+    doc_id: str | None  # of this briefing only
+    dates: tuple[str, str] | None  # a dated briefing between these ISO dates (inclusive)
+
+
+def conditions(filters: Filters, speakers: Sequence[str] = ()) -> Conditions:
+    """The conditions of ``filters``; ``speakers``, several labels of one name (``speaker:Kirby``),
+    stands for the speaker filter. Reporters' questions are returned only when a speaker is asked
+    for (the reporters' labels are speakers too); otherwise the officials' replies alone."""
+    keys = tuple(s.casefold() for s in speakers) or ((filters.speaker.casefold(),) if filters.speaker else ())
+    dates = ((filters.date_from or "0000-00-00", filters.date_to or "9999-99-99")
+             if filters.date_from or filters.date_to else None)
+    return Conditions(keys, questions=bool(keys), doc_id=filters.doc_id, dates=dates)
 # Lexical parts: BM25 over windows, over passages with the question they answer, over documents.
 LEXICAL_PARTS = ("windows", "pairs", "documents")
 
