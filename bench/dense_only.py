@@ -38,12 +38,12 @@ def main() -> int:
     except IndexLoadError as error:
         print(f"dense_only: error: {error}", file=sys.stderr)
         return 2
-    encoder = get_encoder(index.model, index.backend)
+    encoder = get_encoder(index.model, index.encoder_backend)
     vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal).astype(np.float32)
     window_chunk = np.asarray(index.window_chunk)
     dims = [int(d) for d in args.dims.split(",") if d] or [vectors.shape[1]]
     encode = getattr(encoder, "encode_queries", encoder.encode)
-    print(f"{args.index}: {len(vectors)} windows, model {index.model} ({index.backend})")
+    print(f"{args.index}: {len(vectors)} windows, model {index.model} ({index.encoder_backend})")
     print("questions                      dims  hit@1  hit@5  mrr@10")
     for path in args.questions:
         questions = load_questions(path)

@@ -56,7 +56,7 @@ def readiness(searcher: Searcher | None) -> JSONResponse:
     """/readyz: the model and index are loaded and the store answers now (a bounded call)."""
     if searcher is None:
         return JSONResponse({"status": "unavailable", "store": "", "detail": "still loading"}, status_code=503)
-    store = "milvus" if type(searcher.index).__name__ == "MilvusStore" else "embedded"
+    store = searcher.index.kind
     try:
         searcher.index.check()
     except StoreUnavailable as error:
@@ -169,7 +169,7 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
     def healthz() -> Health:
         searcher_ = current()
         return Health(
-            status="ok", version=__version__, model=searcher_.index.model, backend=searcher_.index.backend,
+            status="ok", version=__version__, model=searcher_.index.model, backend=searcher_.index.encoder_backend,
             documents=len(searcher_.index.documents), chunks=len(searcher_.index.chunks),
         )
 

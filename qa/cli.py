@@ -471,7 +471,7 @@ def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     else:
         model, report = fit(collect(searcher, questions, offtopic), args.target_precision)
     model = replace(model, fitted_on={
-        **report, **weights_report, "encoder": searcher.index.model, "backend": searcher.index.backend,
+        **report, **weights_report, "encoder": searcher.index.model, "backend": searcher.index.encoder_backend,
         "question_files": [str(p) for p in args.questions],
         "offtopic_files": [str(p) for p in args.offtopic],
     }, weights=weights)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
 from qa.answering import AnswerModel
 from qa.search import Searcher
 from qa.settings import Settings
-from qa.stores.seam import StoreUnavailable
+from qa.stores.open import open_store, store_version, version_is_remote
 
 logger = logging.getLogger("qa.api")
 
@@ -26,14 +25,13 @@ def load_searcher(settings: Settings) -> Searcher:
     from threadpoolctl import threadpool_limits
 
     from qa.embedding import check_prompts, get_encoder
-    from qa.stores.open import open_store
 
     threadpool_limits(1)
 
     index = open_store(settings)
     # Questions are embedded the way the index's passages were: its model (unless one is named,
     # which must then be the index's), its backend, its prompts.
-    encoder = get_encoder(settings.model or index.model, index.backend)
+    encoder = get_encoder(settings.model or index.model, index.encoder_backend)
     check_prompts(index.manifest.get("prompts"), encoder, "the index")
     answer_model = AnswerModel.load(settings.answer_model) if settings.answer_model else None
     return Searcher(index, encoder, settings.max_question_chars, settings.max_k, answer_model=answer_model)
@@ -60,20 +58,13 @@ class Reloader:
         self._loading = threading.Lock()
 
     def _read_stamp(self) -> tuple | None:
-        if self.settings.store == "milvus":
-            return _milvus_stamp(self.settings)
-        try:
-            target = os.path.realpath(self.settings.index_dir)
-            stat = os.stat(os.path.join(target, "manifest.json"))
-            return target, stat.st_mtime_ns, stat.st_size
-        except OSError:
-            return None
+        return store_version(self.settings)
 
     def current(self) -> Searcher:
         if self.watch and time.monotonic() - self._checked >= self.CHECK_EVERY:
             self._checked = time.monotonic()
-            if self.settings.store == "milvus":
-                # Asking Milvus where the alias points is a network call: never in a request.
+            if version_is_remote(self.settings):
+                # A network call: never in a request.
                 if self._loading.acquire(blocking=False):
                     threading.Thread(target=self._check_in_background, daemon=True).start()
             else:
@@ -107,17 +98,6 @@ class Reloader:
         finally:
             self._stamp = stamp
             self._loading.release()
-
-
-def _milvus_stamp(settings: Settings) -> tuple | None:
-    """The collection the Milvus alias names now: a publish moves it (None: not known now)."""
-    from qa.stores.milvus import current_generation
-
-    try:
-        generation = current_generation(settings.milvus_uri, settings.milvus_prefix)
-    except StoreUnavailable:
-        return None
-    return (generation,) if generation else None
 
 
 def return_large_blocks_to_the_system() -> None:

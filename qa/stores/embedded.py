@@ -55,6 +55,8 @@ class Index(Catalogue):
     It is the embedded store of ``qa.stores.seam``: the candidates and rows the ranker reads.
     """
 
+    kind = "embedded"
+
     def __init__(
         self,
         manifest: dict,

@@ -136,6 +136,8 @@ def filter_expression(filters: Filters) -> str:
 class MilvusStore(Catalogue):
     """One published generation, read through pymilvus (``qa.stores.seam.Store``)."""
 
+    kind = "milvus"
+
     def __init__(self, client, uri: str, prefix: str, generation: str, manifest: dict, documents_rows: list[dict]) -> None:
         self.client = client
         self.uri = uri

@@ -315,7 +315,7 @@ def seed_vectors(uri: str, prefix: str, encoder: TextEncoder):
         store = MilvusStore.open(uri, prefix, model=encoder.name)
     except (IndexLoadError, StoreUnavailable):
         return None
-    if store.backend != encoder.backend or store.manifest.get("dimension") != encoder.dimension:
+    if store.encoder_backend != encoder.backend or store.manifest.get("dimension") != encoder.dimension:
         return None
 
     def vectors_of(document: Transcript) -> dict[str, np.ndarray]:

@@ -93,11 +93,13 @@ class Store(Protocol):
     speaker_by_key: dict[str, str]
     dates: list[str]
 
+    kind: str  # which store this is: one of STORES
+
     @property
     def model(self) -> str: ...
 
     @property
-    def backend(self) -> str: ...
+    def encoder_backend(self) -> str: ...
 
     def window_span(self, window: int) -> tuple[int, int]: ...
 
@@ -162,7 +164,8 @@ class Catalogue:
         return str(self.manifest["model"])
 
     @property
-    def backend(self) -> str:
+    def encoder_backend(self) -> str:
+        """The runtime the encoder ran on when the vectors were made (questions are encoded on it too)."""
         return str(self.manifest.get("backend", "torch"))
 
     def _catalogue(self, doc_ids: list[str], speakers: list[str], dates) -> None:
