@@ -282,32 +282,28 @@ def fit_weights(searcher: Searcher, questions: list[GoldQuestion], rounds: int =
         prepared.append((signals, right))
 
     def mrr(weights: Weights) -> float:
-        ranker.weights = weights
+        trial = ranker.using(weights=weights)
         total = 0.0
         for item in prepared:
             if item is None or not item[1]:
                 continue
-            for rank, ranked in enumerate(ranker.passages_of(item[0], 10), start=1):
+            for rank, ranked in enumerate(trial.passages_of(item[0], 10), start=1):
                 if ranked.row in item[1]:
                     total += 1.0 / rank
                     break
         return total / max(len(prepared), 1)
 
-    original = ranker.weights
-    best, best_score = original, mrr(original)
+    best, best_score = ranker.weights, mrr(ranker.weights)
     start_score = best_score
-    try:
-        for _ in range(rounds):
-            changed = False
-            for name, values in WEIGHT_GRID.items():
-                for value in values:
-                    trial = replace(best, **{name: value})
-                    score = mrr(trial)
-                    if score > best_score + 1e-9:
-                        best, best_score, changed = trial, score, True
-            if not changed:
-                break
-    finally:
-        ranker.weights = original
+    for _ in range(rounds):
+        changed = False
+        for name, values in WEIGHT_GRID.items():
+            for value in values:
+                trial = replace(best, **{name: value})
+                score = mrr(trial)
+                if score > best_score + 1e-9:
+                    best, best_score, changed = trial, score, True
+        if not changed:
+            break
     return asdict(best), {"mrr@10_before": round(start_score, 4), "mrr@10_after": round(best_score, 4),
                           "weights_questions": len(questions)}

@@ -368,22 +368,17 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.answering import AnswerModel
     from qa.reloader import load_searcher
     from qa.evaluation import abstention, evaluate, load_offtopic, load_questions, summarise
 
     question_sets = {str(path): load_questions(path) for path in args.questions}
     offtopic_sets = {str(path): load_offtopic(path) for path in args.offtopic}
-    searcher = load_searcher(settings)
-    if args.answer_model:
-        searcher.answer_model = AnswerModel.load(args.answer_model)
-        searcher.use_weights_of(searcher.answer_model)
-    if args.weights:
-        searcher.ranker.weights = parse_weights(args.weights)
-    if args.fusion:
-        searcher.ranker.fusion = args.fusion
-    if args.keep_occasion_words:
-        searcher.ranker.occasion_free = False
+    # Another answer model brings its own fusion weights; --weights, --fusion and
+    # --keep-occasion-words then change the ranking tried.
+    searcher = load_searcher(settings.with_overrides(answer_model=args.answer_model))
+    searcher = searcher.ranked_by(searcher.ranker.using(
+        weights=parse_weights(args.weights) if args.weights else None, fusion=args.fusion,
+        occasion_free=False if args.keep_occasion_words else None))
     reports = {path: summarise(evaluate(searcher, questions)) for path, questions in question_sets.items()}
     abstentions = {path: abstention(searcher, questions) for path, questions in offtopic_sets.items()}
     report = json.dumps({
@@ -451,7 +446,7 @@ def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     if args.fit_weights:
         # Fusion weights first (the answer's candidates come from the ranking), then the answer model.
         weights, weights_report = fit_weights(searcher, questions)
-        searcher.ranker.weights = Weights(**weights)
+        searcher = searcher.ranked_by(searcher.ranker.using(weights=Weights(**weights)))
         print(f"fusion weights {weights}: MRR@10 {weights_report['mrr@10_before']} -> "
               f"{weights_report['mrr@10_after']} on the {len(questions)} questions")
     if args.cross:

@@ -122,6 +122,14 @@ class Ranker:
         self.occasion_free = occasion_free
         self._label_names: dict[str, frozenset[str]] = {}
 
+    def using(self, *, weights: Weights | None = None, fusion: str | None = None,
+              occasion_free: bool | None = None) -> Ranker:
+        """A ranker of the same store with these settings changed (``None``: as here)."""
+        other = Ranker(self.store, self.weights if weights is None else weights, self.candidates,
+                       self.fusion if fusion is None else fusion,
+                       self.occasion_free if occasion_free is None else occasion_free)
+        return other
+
     def label_names(self, label: str | None) -> frozenset[str]:
         """The words of a speaker label that name the person (not a title such as "Mr.")."""
         if not label:

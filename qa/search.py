@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import threading
@@ -256,20 +257,24 @@ class Searcher:
         answer_model: answering.AnswerModel | None = None,
     ) -> None:
         self.index = index
-        self.ranker = ranker or Ranker(index)
         self.encoder = encoder
         self.max_chars = max_chars
         self.max_k = max_k
         self.answer_model = answer_model or default_answer_model(getattr(index, "model", None))
-        if ranker is None:
-            self.use_weights_of(self.answer_model)
+        # Ranked with the fusion weights fitted with the answer model (the defaults when it has none),
+        # unless a ranker is handed in.
+        weights = self.answer_model.weights
+        self.ranker = ranker or Ranker(index, Weights(**weights) if weights else Weights())
         self.match_floor = MATCH_FLOOR
         self._archive: Archive | None = None
         self._archive_lock = threading.Lock()
 
-    def use_weights_of(self, model: answering.AnswerModel) -> None:
-        """Rank with the fusion weights fitted with ``model`` (the defaults when it has none)."""
-        self.ranker.weights = Weights(**model.weights) if model.weights else Weights()
+    def ranked_by(self, ranker: Ranker) -> Searcher:
+        """This searcher with another ranker (the same store, encoder, answer model and archive):
+        how evaluation and fitting try other weights or fusions without changing a live searcher."""
+        other = copy.copy(self)
+        other.ranker = ranker
+        return other
 
     def query(self, question: str) -> Query:
         """The question analysed once, for the ranking, the answer and the highlights."""

@@ -37,7 +37,6 @@ def test_fitted_weights_rank_no_worse_and_repair_bad_ones(built_index, encoder, 
 
     # From weights that ignore meaning and the briefing, the fit finds its way back up.
     bad = Weights(dense=0.5, window_lexical=0.0, pair_lexical=0.0, document=0.0, document_dense=0.0, speaker=0.0)
-    searcher.ranker.weights = bad
-    repaired, report = fit_weights(searcher, questions)
+    repaired, report = fit_weights(searcher.ranked_by(searcher.ranker.using(weights=bad)), questions)
     assert report["mrr@10_after"] > report["mrr@10_before"]
     assert all(repaired[name] in values or repaired[name] == getattr(bad, name) for name, values in WEIGHT_GRID.items())

@@ -92,11 +92,8 @@ def test_words_naming_the_briefing_pick_the_briefing_not_the_passage(made_up_ind
     assert top.citation.doc_id.endswith("summit")
     # Without leaving the occasion's words out, the moderator's welcome comes first: the
     # signal is what puts the reply on top.
-    ranker.occasion_free = False
-    try:
-        assert made_up_index.ask(question, 3).passages[0].citation.speaker == "Moderator"
-    finally:
-        ranker.occasion_free = True
+    with_occasion = made_up_index.ranked_by(ranker.using(occasion_free=False))
+    assert with_occasion.ask(question, 3).passages[0].citation.speaker == "Moderator"
 
 
 def test_a_named_speaker_lifts_their_passages_by_the_speaker_weight(made_up_index):
@@ -104,14 +101,11 @@ def test_a_named_speaker_lifts_their_passages_by_the_speaker_weight(made_up_inde
     question = "What did Bell say about the fishing?"
 
     def scores(weight):
-        ranker.weights = replace(ranker.weights, speaker=weight)
-        return [(p.citation.speaker, p.citation.start, p.score) for p in made_up_index.ask(question, 5).passages]
+        searcher = made_up_index.ranked_by(ranker.using(weights=replace(ranker.weights, speaker=weight)))
+        return [(p.citation.speaker, p.citation.start, p.score) for p in searcher.ask(question, 5).passages]
 
     default = ranker.weights
-    try:
-        without, with_ = scores(0.0), scores(default.speaker)
-    finally:
-        ranker.weights = default
+    without, with_ = scores(0.0), scores(default.speaker)
     assert default.speaker > 0
     before = {(speaker, start): score for speaker, start, score in without}
     for speaker, start, score in with_:
