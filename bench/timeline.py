@@ -27,7 +27,7 @@ PHRASES = ['"Taiwan"', '"wolf warrior"', '"genocide"', '"supply chain"', '"clima
 
 def bench_timeline(index_dir: Path, rounds: int = 3, **store) -> dict:
     from qa.reloader import load_searcher
-    from qa.schema import timeline_json
+    from qa.results import timeline_json
     from qa.settings import Settings
 
     searcher = load_searcher(Settings(index_dir=index_dir, **store))

@@ -25,14 +25,13 @@ from qa.body_limit import BodyLimit
 from qa.pages import find_document, mount_pages
 from qa.query import Filters
 from qa.reloader import Reloader, load_searcher, return_large_blocks_to_the_system
-from qa.schema import (
-    OFFSET_HELP, SORT_HELP, SYNTAX_HELP, AskRequest, AskResponse, DocumentDetail,
-    DocumentMeta, DocumentSummary, ErrorOut, Health, Ready, Sort, TimelineResponse, TurnOut, answer_model,
-    timeline_json,
+from qa.results import (
+    OFFSET_HELP, SORT_HELP, SYNTAX_HELP, Answer, AskRequest, AskResponse, DocumentDetail, DocumentMeta,
+    DocumentSummary, ErrorOut, Health, Ready, Sort, TimelineResponse, TurnOut, answer_model, timeline_json,
 )
 from qa import export
-from qa.search import MAX_OFFSET, Answer, QuestionError, Searcher
-from qa.settings import MAX_K, MAX_QUESTION_CHARS, Settings
+from qa.search import QuestionError, Searcher
+from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS, Settings
 from qa.stores.seam import StoreUnavailable
 
 __all__ = ["create_app", "app_from_env"]

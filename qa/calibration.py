@@ -10,7 +10,8 @@ from qa import answering
 from qa.evaluation import GoldQuestion, answer_holds, holds_gold
 from qa.query import Query
 from qa.answering import Evidence
-from qa.search import AnswerSentence, Searcher
+from qa.results import AnswerSentence
+from qa.search import Searcher
 from qa.text import collapse_whitespace
 
 FOLDS = 5

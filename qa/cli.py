@@ -279,7 +279,7 @@ def publish_to_milvus(folder: Path, settings: Settings, force: bool = False, sha
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     from qa.reloader import load_searcher
-    from qa.schema import answer_json
+    from qa.results import answer_json
     from qa.query import Filters
     from qa.search import QuestionError, validate
 
@@ -324,7 +324,7 @@ def run_timeline(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
     from qa.reloader import load_searcher
-    from qa.schema import timeline_json
+    from qa.results import timeline_json
     from qa.query import Filters
     from qa.search import QuestionError
 

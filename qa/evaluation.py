@@ -8,7 +8,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.search import AnswerSentence, Passage, Searcher
+from qa.results import AnswerSentence, Passage
+from qa.search import Searcher
 from qa.text import collapse_whitespace
 
 DEPTH = 10

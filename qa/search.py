@@ -9,7 +9,7 @@ import threading
 import time
 from functools import lru_cache
 from typing import TYPE_CHECKING
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -18,8 +18,9 @@ from qa import answering, crossencoder, syntax
 from qa.answering import Evidence
 from qa.matching import MATCH_FLOOR, Archive, Timeline, match_rows, phrase_marks
 from qa.query import Filters, Query
-from qa.ranking import Ranked, Ranker, Ranking, Weights
-from qa.settings import MAX_K, MAX_QUESTION_CHARS
+from qa.ranking import Ranked, Ranker, Weights
+from qa.results import Answer, AnswerSentence, Citation, Highlight, Passage
+from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS
 from qa.stores.seam import Store
 from qa.text import collapse_whitespace, untypable
 
@@ -37,72 +38,6 @@ class QuestionError(ValueError):
     def __init__(self, message: str, field: str = "question") -> None:
         super().__init__(message)
         self.field = field
-
-
-@dataclass(frozen=True)
-class Citation:
-    """Where a passage stands: the document, its metadata, the speaker, and raw-file offsets."""
-
-    doc_id: str
-    path: str
-    title: str
-    date: str | None
-    source: str | None
-    url: str | None
-    speaker: str | None
-    turn: int
-    start: int
-    end: int
-    # Video captions: seconds into the video where the cited words begin (else None).
-    t: float | None = None
-
-
-@dataclass(frozen=True)
-class Highlight:
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
-class Passage:
-    rank: int
-    score: float
-    text: str
-    citation: Citation
-    # The question this passage replies to, shortened, when it is an answer.
-    in_reply_to: str | None = None
-    highlights: tuple[Highlight, ...] = ()
-
-
-@dataclass(frozen=True)
-class AnswerSentence:
-    text: str
-    citation: Citation
-    confidence: float = 0.0  # 0..1: how likely the answer is right (calibrated by qa calibrate)
-
-
-@dataclass(frozen=True)
-class Answer:
-    question: str
-    passages: tuple[Passage, ...]
-    took_ms: float
-    answered: bool = True
-    reason: str | None = None
-    answer: AnswerSentence | None = None
-    filters: Filters = field(default_factory=Filters)
-    # The best answer found, shown or not (``answer`` is it when shown), and its confidence: for
-    # evaluation and calibration.
-    proposed: AnswerSentence | None = None
-    confidence: float = 0.0
-    # Paging and the query syntax (qa.syntax): how many passages match across the archive (None
-    # for a plain question ranked by meaning, whose passages are the closest, not a match set),
-    # where this page starts, where the next one does (None: the last page), the order, and the
-    # query as read.
-    total: int | None = None
-    offset: int = 0
-    next_offset: int | None = None
-    sort: str = "relevance"
-    parsed: syntax.Parsed | None = None
 
 
 def default_answer_model(encoder_model: str | None = None) -> answering.AnswerModel:
@@ -148,7 +83,6 @@ def _withheld_reason(confidence: float, threshold: float, ranked: list[Ranked]) 
 
 
 SORTS = ("relevance", "newest", "oldest")
-MAX_OFFSET = 100_000
 
 
 def check_paging(sort: str, offset: int) -> None:

@@ -10,10 +10,12 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_BACKEND = "onnx-int8"
 
 
-# The limits on a question: its length in characters and the passages one page may ask for. The
-# API's schema, the command line and the searcher all read them from here.
+# The limits on a question: its length in characters, the passages one page may ask for and how
+# far paging may go. The API's schema, the command line and the searcher all read them from here.
 MAX_QUESTION_CHARS = 1000
 MAX_K = 50
+# How far paging may go (offset), in passages.
+MAX_OFFSET = 100_000
 
 
 @dataclass(frozen=True)

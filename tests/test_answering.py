@@ -12,7 +12,7 @@ from qa.answer_types import expected_kind, has_kind, kind_near
 from qa.evaluation import GoldQuestion, answer_holds
 from qa.lexical import tokenize
 from qa.query import Query
-from qa.search import AnswerSentence, Citation
+from qa.results import AnswerSentence, Citation
 from qa.text import sentence_spans
 
 

@@ -88,7 +88,7 @@ def test_questions_the_corpus_cannot_answer_get_no_answer(full_searcher, path):
 
 
 def test_every_citation_answer_and_highlight_points_at_the_right_words(full_searcher, raw_by_path):
-    from qa.schema import answer_json
+    from qa.results import answer_json
 
     for gold in load_questions(DEV_SET)[:15] + load_questions(OWN_SET)[:15]:
         body = answer_json(full_searcher.ask(gold.question, 10))

@@ -1,10 +1,11 @@
-"""The JSON contract: the shapes of the API's requests and replies (pydantic models, which the
-OpenAPI schema is made from) and the conversion of search results into them. The API serves these
-and the command line prints the same JSON, without loading the web framework."""
+"""What a search gives back (``Answer``: the passages, each with its ``Citation``, and the answer)
+and its JSON: the shapes of the API's requests and replies (pydantic models, which the OpenAPI
+schema is made from) and the conversion of the one into the other. The API serves this JSON and
+the command line prints the same, without loading the web framework."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Literal
 
@@ -13,8 +14,75 @@ from pydantic import BaseModel, Field, field_validator
 from qa import syntax
 from qa.matching import MATCH_FLOOR, Timeline
 from qa.query import Filters
-from qa.search import MAX_OFFSET, Answer
-from qa.settings import MAX_K, MAX_QUESTION_CHARS
+from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS
+
+# ---------------------------------------------------------------------------------------------
+# The result types
+
+@dataclass(frozen=True)
+class Citation:
+    """Where a passage stands: the document, its metadata, the speaker, and raw-file offsets."""
+
+    doc_id: str
+    path: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    speaker: str | None
+    turn: int
+    start: int
+    end: int
+    # Video captions: seconds into the video where the cited words begin (else None).
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class Highlight:
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    rank: int
+    score: float
+    text: str
+    citation: Citation
+    # The question this passage replies to, shortened, when it is an answer.
+    in_reply_to: str | None = None
+    highlights: tuple[Highlight, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    text: str
+    citation: Citation
+    confidence: float = 0.0  # 0..1: how likely the answer is right (calibrated by qa calibrate)
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    passages: tuple[Passage, ...]
+    took_ms: float
+    answered: bool = True
+    reason: str | None = None
+    answer: AnswerSentence | None = None
+    filters: Filters = field(default_factory=Filters)
+    # The best answer found, shown or not (``answer`` is it when shown), and its confidence: for
+    # evaluation and calibration.
+    proposed: AnswerSentence | None = None
+    confidence: float = 0.0
+    # Paging and the query syntax (qa.syntax): how many passages match across the archive (None
+    # for a plain question ranked by meaning, whose passages are the closest, not a match set),
+    # where this page starts, where the next one does (None: the last page), the order, and the
+    # query as read.
+    total: int | None = None
+    offset: int = 0
+    next_offset: int | None = None
+    sort: str = "relevance"
+    parsed: syntax.Parsed | None = None
 
 
 # ---------------------------------------------------------------------------------------------
