@@ -376,12 +376,16 @@ def build_lock(out_dir: Path, wait: bool = True):
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
+# Texts are sorted by length this many batches at a time, so that a batch pads little while the
+# progress still moves (and one sort does not hold the whole corpus's texts twice).
+BATCHES_PER_SORT = 8
+
 
 def _embed(texts: list[str], encoder: TextEncoder, batch_size: int, progress: Callable[[int], None] | None) -> np.ndarray:
     vectors = np.zeros((len(texts), encoder.dimension), dtype=np.float32)
     # Encode in order of length so that each batch pads little; put the rows back afterwards.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    step = max(batch_size * 8, 1)
+    step = max(batch_size * BATCHES_PER_SORT, 1)
     for first in range(0, len(order), step):
         rows = order[first : first + step]
         vectors[rows] = encoder.encode([texts[i] for i in rows], batch_size=batch_size)

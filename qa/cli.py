@@ -12,6 +12,9 @@ from pathlib import Path
 
 from qa.settings import DEFAULT_MODEL, Settings
 
+# Texts embedded at once on a GPU (--device cuda): enough to keep it busy, well within its memory.
+GPU_BATCH_SIZE = 256
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
@@ -222,7 +225,7 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
         return publish_to_milvus(args.from_index, settings, force=True, shards=args.milvus_shards,
                                  replicas=args.milvus_replicas)
     encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.backend, device=args.device)
-    batch_size = args.batch_size or (256 if args.device != "cpu" else settings.batch_size)
+    batch_size = args.batch_size or (GPU_BATCH_SIZE if args.device != "cpu" else settings.batch_size)
     seed = None
     if settings.store == "milvus" and not args.full and not (Path(settings.index_dir) / "manifest.json").exists():
         # No local build folder (a fresh builder): take the vectors of unchanged text from Milvus.

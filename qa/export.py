@@ -41,6 +41,10 @@ def as_jsonl(rows: Iterator[dict]) -> Iterator[str]:
     for row in rows:
         yield json.dumps(row, ensure_ascii=False) + "\n"
 
+# The CSV is streamed in pieces of about this many bytes (one row per write would be thousands of
+# tiny writes; the whole file at once, all of it in memory).
+FLUSH_BYTES = 64 * 1024
+
 
 def as_csv(rows: Iterator[dict]) -> Iterator[str]:
     buffer = io.StringIO()
@@ -50,7 +54,7 @@ def as_csv(rows: Iterator[dict]) -> Iterator[str]:
         citation = row["citation"]
         writer.writerow([row["n"], *(citation[c] if citation[c] is not None else "" for c in CSV_COLUMNS[1:-1]),
                          row["text"]])
-        if buffer.tell() > 64 * 1024:
+        if buffer.tell() > FLUSH_BYTES:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()

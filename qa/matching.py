@@ -32,6 +32,12 @@ MATCH_FLOOR = 0.63
 # Above this many months between the first and last date, the timeline counts per year.
 MAX_MONTHS = 60
 
+# Which passages hold a phrase, kept for the next queries (paging, the timeline, the export ask
+# again) for this many phrases before the cache starts over.
+PHRASES_KEPT = 256
+# The phrase marks highlighted in one passage at most (a page stays readable).
+MAX_MARKS = 20
+
 
 @dataclass(frozen=True)
 class Bucket:
@@ -111,7 +117,7 @@ class Archive:
             if positions:
                 mask[np.searchsorted(self.offsets, np.array(positions), side="right") - 1] = True
         with self._lock:
-            if len(self._holding) >= 256:
+            if len(self._holding) >= PHRASES_KEPT:
                 self._holding.clear()
             self._holding[phrase] = mask
         return mask
@@ -217,4 +223,4 @@ def phrase_marks(raw: str, start: int, end: int, phrases: tuple[str, ...]) -> li
     for mark in sorted(found):
         if not marks or mark[0] >= marks[-1][1]:
             marks.append(mark)
-    return marks[:20]
+    return marks[:MAX_MARKS]

@@ -238,11 +238,15 @@ class Ranker:
             + weights.document * combine(signals.document)
             + weights.document_dense * combine(signals.document_dense)
             # A bonus on the scale of the fused signals: one standard deviation, or one rank-1 share.
-            + weights.speaker * signals.speaker * (1.0 if self.fusion == "zscore" else 1.0 / 61)
+            + weights.speaker * signals.speaker * (1.0 if self.fusion == "zscore" else 1.0 / (RRF_K + 1))
         )
 
 
-def _reciprocal_ranks(values: np.ndarray, k: int = 60) -> np.ndarray:
+# Reciprocal rank fusion's constant (Cormack et al.'s k = 60): a signal's rank-1 share is 1/61.
+RRF_K = 60
+
+
+def _reciprocal_ranks(values: np.ndarray, k: int = RRF_K) -> np.ndarray:
     """1 / (k + rank) of each value among the candidates, best rank 1."""
     ranks = np.empty(len(values), dtype=np.float64)
     ranks[np.argsort(-values, kind="stable")] = np.arange(1, len(values) + 1)

@@ -28,10 +28,6 @@ if TYPE_CHECKING:
     from qa.embedding import TextEncoder
 
 
-# Below this cosine the best passage matches the question only weakly; said in the reason.
-WEAK_MATCH = 0.43
-
-
 class QuestionError(ValueError):
     """A question or parameter the search cannot take (empty, too long, k or a filter out of range)."""
 
@@ -71,7 +67,7 @@ def _warn_once(message: str) -> None:
 
 
 def _withheld_reason(confidence: float, threshold: float, ranked: list[Ranked]) -> str:
-    if ranked and ranked[0].cosine < WEAK_MATCH:
+    if ranked and ranked[0].cosine < answering.WEAK_MATCH:
         return (
             "No passage clearly answers this question: the closest passages are listed, but they match "
             f"it only weakly (similarity {ranked[0].cosine:.2f})."
