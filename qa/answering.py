@@ -61,10 +61,9 @@ class PassageView:
     windows: tuple[tuple[int, int], ...]
     window_cosines: tuple[float, ...]
     best_window: int  # position in ``windows``
+    sentences: Sentences  # its sentences, their words and kinds (the store's)
     occasion: frozenset[str] = frozenset()  # the words naming its briefing (title, date, speakers)
     doc_id: str = ""
-    # Its sentences and their words (the store's, read from the index; None: split here).
-    sentences: Sentences | None = None
 
 
 # Features of one candidate answer (a sentence, maybe with its neighbour), for choosing among them.
@@ -276,7 +275,7 @@ def candidates(query: Query, passages: list[PassageView]) -> list[Candidate]:
         raw = passage.raw
         topic = frozenset(query.tokens) - passage.occasion
         near = _once(lambda text, topic=topic: kind_near(text, query.kind, topic, spans=kinds_of(text)))
-        sentences = passage.sentences or Sentences.of(raw, passage.start, passage.end)
+        sentences = passage.sentences
         spans, words = list(sentences.spans), sentences.words
         # A sentence whose stored kinds leave out the question's holds none of its kind's words.
         lacking = {span for span, kinds in zip(spans, sentences.kinds) if query.kind and not may_hold(kinds, query.kind)}
@@ -450,24 +449,22 @@ def confidence_features(query: Query, found: list[Candidate], chosen: Candidate,
 # -- highlights --------------------------------------------------------------------------------
 
 
-def sentence_weights(raw: str, start: int, end: int, query_idf: dict[str, float],
-                     sentences: Sentences | None = None) -> list[tuple[int, int, float]]:
-    """Each sentence of ``raw[start:end]`` with the summed IDF of the question's words it contains
-    (``sentences``: the passage's, read from the index, of which those inside the span are taken)."""
-    if sentences is None:
-        sentences = Sentences.of(raw, start, end)
+def sentence_weights(start: int, end: int, query_idf: dict[str, float],
+                     sentences: Sentences) -> list[tuple[int, int, float]]:
+    """Each sentence of the passage inside ``[start, end)`` with the summed IDF of the question's
+    words it contains (``sentences``: the passage's, read from the store)."""
     return [(s, e, sum(w for t, w in query_idf.items() if t in words))
             for (s, e), words in sentences.inside(start, end)]
 
 
 def highlights(raw: str, window: tuple[int, int], query_idf: dict[str, float],
-               sentences: Sentences | None = None) -> list[tuple[int, int]]:
+               sentences: Sentences) -> list[tuple[int, int]]:
     """The sentences of a passage's best window that best answer the question, as raw offsets.
 
     When no sentence shares a word with the question (a paraphrase matched by meaning alone),
     the whole window is the highlight: it is where the passage matched.
     """
-    scored = sentence_weights(raw, window[0], window[1], query_idf, sentences)
+    scored = sentence_weights(window[0], window[1], query_idf, sentences)
     best = max((weight for _, _, weight in scored), default=0.0)
     if best <= 0:
         return [window]
@@ -475,13 +472,11 @@ def highlights(raw: str, window: tuple[int, int], query_idf: dict[str, float],
     return _merge_adjacent(raw, spans)
 
 
-def coverage(raw: str, window: tuple[int, int], query_idf: dict[str, float],
-             sentences: Sentences | None = None) -> float:
-    """The share of the question's IDF weight found in the window."""
+def coverage(window: tuple[int, int], query_idf: dict[str, float], sentences: Sentences) -> float:
+    """The share of the question's IDF weight found in the window (``sentences``: its passage's)."""
     total = sum(query_idf.values())
     if total <= 0:
         return 0.0
-    sentences = sentences or Sentences.of(raw, *window)
     words = frozenset().union(*(w for _, w in sentences.inside(*window)))
     return sum(w for t, w in query_idf.items() if t in words) / total
 

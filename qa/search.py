@@ -386,7 +386,7 @@ class Searcher:
             sentence_scores=scores,
             top_cosine=ranked[0].cosine,
             score_margin=ranked[0].score - ranked[1].score if len(ranked) > 1 else 0.0,
-            window_coverage=answering.coverage(top.raw, top.windows[top.best_window], query.idf, top.sentences),
+            window_coverage=answering.coverage(top.windows[top.best_window], query.idf, top.sentences),
             named_document=named,
             cross=scored,
         )

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from qa import answering
+from qa.chunking import Sentences
 from qa.answer_types import expected_kind, has_kind, kind_near
 from qa.evaluation import GoldQuestion, answer_holds
 from qa.lexical import tokenize
@@ -118,7 +119,8 @@ def view(raw: str = RAW, rank: int = 1, score: float = 3.0) -> answering.Passage
     start = raw.index("We met")
     return answering.PassageView(
         rank=rank, row=rank, score=score, raw=raw, start=start, end=len(raw), windows=((start, len(raw)),),
-        window_cosines=(0.6,), best_window=0, occasion=frozenset(tokenize("Sullivan Vienna")), doc_id="d",
+        window_cosines=(0.6,), best_window=0, sentences=Sentences.of(raw, start, len(raw)),
+        occasion=frozenset(tokenize("Sullivan Vienna")), doc_id="d",
     )
 
 

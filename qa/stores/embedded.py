@@ -65,11 +65,10 @@ class Index(Catalogue):
         windows: np.ndarray,
         vectors: faiss.Index,
         lexical: dict[str, LexicalIndex],
+        sentences: SentenceTable,
         directory: Path | None = None,
-        sentences: SentenceTable | None = None,
     ) -> None:
         self.directory = directory  # the build folder it was loaded from (the link resolved)
-        # None (an index built before they were stored): split and tokenized per question.
         self.sentence_table = sentences
         self.manifest = manifest
         self.documents = documents
@@ -152,8 +151,6 @@ class Index(Catalogue):
         return np.arange(*np.searchsorted(self.window_chunk, [row, row + 1]), dtype=np.int64)
 
     def sentences(self, row: int) -> Sentences:
-        if self.sentence_table is None:
-            return super().sentences(row)
         return self.sentence_table.of(row)
 
     def token_scores_at(self, part: str, tokens: Sequence[str], ids: np.ndarray) -> np.ndarray:
