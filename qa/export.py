@@ -8,7 +8,6 @@ import json
 from collections.abc import Iterator
 
 from qa.query import Filters
-from qa.ranking import Ranked
 from qa.search import Searcher
 from qa.text import collapse_whitespace
 
@@ -19,11 +18,11 @@ CSV_COLUMNS = ("n", "date", "speaker", "title", "doc_id", "path", "turn", "start
 def matches(searcher: Searcher, question: str, filters: Filters | None = None, sort: str = "oldest") -> Iterator[dict]:
     """Each match as ``{"n", "text", "citation"}``, in the order asked; ``text`` is ``raw[start:end]``
     of the cited file, whitespace collapsed (the citation invariant)."""
-    _, _, _, ordered = searcher.ordered_matches(question, filters, sort)
+    _, _, _, ordered, _ = searcher.ordered_matches(question, filters, sort)
     table = searcher.archive().table
     documents = searcher.index.documents
     for n, item in enumerate(ordered, start=1):
-        row = item.row if isinstance(item, Ranked) else item[0]
+        row = item.row
         chunk = table.chunks[row]
         document = documents[chunk.doc_id]
         yield {

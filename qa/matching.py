@@ -40,6 +40,17 @@ MAX_MARKS = 20
 
 
 @dataclass(frozen=True)
+class Match:
+    """One passage a query matches across the archive, in the order asked."""
+
+    row: int
+    # What the passage shows: its fused score (relevance), or its best window's cosine in a date
+    # order (0.0 when the query has no words to rank by).
+    score: float
+    window: int  # the window its highlights are read from
+
+
+@dataclass(frozen=True)
 class Bucket:
     period: str  # "2022-03" (a month) or "2022" (a year)
     date_from: str  # its first day, ISO

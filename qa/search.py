@@ -16,7 +16,7 @@ import numpy as np
 
 from qa import answering, crossencoder, syntax
 from qa.answering import Evidence
-from qa.matching import MATCH_FLOOR, Archive, Timeline, match_rows, phrase_marks
+from qa.matching import MATCH_FLOOR, Archive, Match, Timeline, match_rows, phrase_marks
 from qa.query import Filters, Query
 from qa.ranking import Ranked, Ranker, Weights
 from qa.results import Answer, AnswerSentence, Citation, Highlight, Passage
@@ -259,37 +259,33 @@ class Searcher:
         return parsed, filters, self.archive().timeline(rows, filters, self.index.dates)
 
     def ordered_matches(self, question: str, filters: Filters | None, sort: str) -> tuple:
-        """Every match in the order asked: (parsed, filters, query, ranked) where ``ranked`` is a list
-        of Ranked (relevance) or of rows with their cosine (date orders)."""
+        """Every match in the order asked: (parsed, filters, query, matches, ranked), ``matches`` a
+        list of Match and ``ranked`` the same passages as the ranker's Ranked (relevance; empty in a
+        date order), which the answer reads."""
         parsed, filters, query, rows, best = self.matches(question, filters)
         archive = self.archive()
         if sort == "relevance" and query is not None:
-            return parsed, filters, query, self.ranker.rank_windows(query, archive.windows_of(rows))
+            ranked = self.ranker.rank_windows(query, archive.windows_of(rows))
+            return parsed, filters, query, [Match(r.row, r.score, r.window) for r in ranked], ranked
         ordered = archive.chronological(rows, newest=sort != "oldest")
+        first_window = archive.table.first_window
         return parsed, filters, query, [
-            (int(row), float(best[row]) if best is not None else None) for row in ordered.tolist()]
+            Match(int(row), round(float(best[row]), 4) if best is not None else 0.0, int(first_window[row]))
+            for row in ordered.tolist()], []
 
     def search(self, question: str, parsed: syntax.Parsed, k: int, filters: Filters, sort: str, offset: int,
                began: float) -> Answer:
         """A query with syntax or a date order: the page ``offset:offset+k`` of every passage it matches."""
-        parsed, filters, query, ordered = self.ordered_matches(question, filters, sort)
-        total = len(ordered)
-        page = ordered[offset : offset + k]
+        parsed, filters, query, matched, ranked = self.ordered_matches(question, filters, sort)
+        total = len(matched)
         idf = query.idf if query is not None else {}
-        passages = []
-        for rank, item in enumerate(page, start=offset + 1):
-            if isinstance(item, Ranked):
-                row, score, window = item.row, item.score, item.window
-            else:
-                row, cosine = item
-                window = int(self.archive().table.first_window[row])
-                score = round(cosine, 4) if cosine is not None else 0.0
-            passages.append(self.passage(row, score, rank, window, idf, parsed.phrases))
+        passages = [self.passage(item.row, item.score, rank, item.window, idf, parsed.phrases)
+                    for rank, item in enumerate(matched[offset : offset + k], start=offset + 1)]
         next_offset = offset + k if total > offset + k else None
         if sort == "relevance" and query is not None:
-            answer = self.quoted_question_answer(question, parsed, filters, ordered, began)
+            answer = self.quoted_question_answer(question, parsed, filters, ranked, began)
             if answer is None:
-                answer = self.answer(question, query, ordered, filters, began)
+                answer = self.answer(question, query, ranked, filters, began)
             if not total:
                 answer = replace(answer, reason="No passage matches this query.")
         else:
@@ -300,8 +296,8 @@ class Searcher:
         return replace(answer, passages=tuple(passages), took_ms=round((time.perf_counter() - began) * 1000, 2),
                        total=total, offset=offset, next_offset=next_offset, sort=sort, parsed=parsed)
 
-    def quoted_question_answer(self, question: str, parsed: syntax.Parsed, filters: Filters, matched: list,
-                               began: float) -> Answer | None:
+    def quoted_question_answer(self, question: str, parsed: syntax.Parsed, filters: Filters,
+                               matched: list[Ranked], began: float) -> Answer | None:
         """A question whose only syntax is a quoted name ("the "Together for the Benefit of Enterprises"
         initiative") is answered as the same question was before quotes meant a phrase, when that
         answer's best passage holds the phrase; None otherwise (the answer then comes from the matches).
@@ -313,7 +309,7 @@ class Searcher:
             return None
         plain = self.query(question)  # the question as written, as it was asked before the syntax
         ranked = self.ranker.rank(plain, answering.ANSWER_PASSAGES, filters).passages
-        rows = {item.row for item in matched if isinstance(item, Ranked)}
+        rows = {item.row for item in matched}
         if not ranked or ranked[0].row not in rows:
             return None
         return self.answer(question, plain, ranked, filters, began)
