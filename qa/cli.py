@@ -97,11 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("-k", type=int, default=5, help="how many passages (1-50, default 5)")
     ask.add_argument("--json", action="store_true", help="print exactly the JSON the API returns")
-    ask.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
-    ask.add_argument("--speaker", help="only passages by this speaker")
-    ask.add_argument("--date-from", metavar="YYYY-MM-DD", help="only briefings on or after this date")
-    ask.add_argument("--date-to", metavar="YYYY-MM-DD", help="only briefings on or before this date")
-    ask.add_argument("--doc-id", help="only passages of this document")
+    add_filter_options(ask)
     ask.add_argument("--sort", choices=("relevance", "newest", "oldest"), default="relevance",
                      help="relevance (default), or every matching passage by date, newest or oldest first")
     ask.add_argument("--offset", type=int, default=0, help="skip this many passages (paging)")
@@ -112,11 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                            ("export", "every matching passage with its citation, as CSV or JSON lines")):
         command = commands.add_parser(name, help=helptext)
         command.add_argument("question", help='a question or a query: "exact phrase", -word, speaker:, after:, before:')
-        command.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
-        command.add_argument("--speaker", help="only passages by this speaker")
-        command.add_argument("--date-from", metavar="YYYY-MM-DD", help="only briefings on or after this date")
-        command.add_argument("--date-to", metavar="YYYY-MM-DD", help="only briefings on or before this date")
-        command.add_argument("--doc-id", help="only passages of this document")
+        add_filter_options(command)
         if name == "timeline":
             command.add_argument("--json", action="store_true", help="print exactly the JSON of GET /api/timeline")
         else:
@@ -190,6 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_options(serve)
     serve.set_defaults(handler=run_serve)
     return parser
+
+
+def add_filter_options(command: argparse.ArgumentParser) -> None:
+    """The index and the filters, for the commands that search it (ask, timeline, export)."""
+    command.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
+    command.add_argument("--speaker", help="only passages by this speaker")
+    command.add_argument("--date-from", metavar="YYYY-MM-DD", help="only briefings on or after this date")
+    command.add_argument("--date-to", metavar="YYYY-MM-DD", help="only briefings on or before this date")
+    command.add_argument("--doc-id", help="only passages of this document")
 
 
 def add_store_options(parser: argparse.ArgumentParser, note: str = "") -> None:
