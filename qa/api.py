@@ -14,7 +14,7 @@ from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -162,126 +162,8 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
         # Never a stack trace in a response; the server log has it.
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    # -- JSON ------------------------------------------------------------------------------
-
-    @app.get("/healthz", response_model=Health, tags=["meta"])
-    def healthz() -> Health:
-        searcher_ = current()
-        return Health(
-            status="ok", version=__version__, model=searcher_.index.model, backend=searcher_.index.encoder_backend,
-            documents=len(searcher_.index.documents), chunks=len(searcher_.index.chunks),
-        )
-
-    @app.get("/readyz", response_model=Ready, tags=["meta"], responses={503: {"description": "Not ready"}})
-    def readyz() -> JSONResponse:
-        """Ready to answer: the model is loaded and the index store answers (503 with why, otherwise)."""
-        return readiness(reloader.searcher)
-
-    @app.post(
-        "/api/ask", response_model=AskResponse, tags=["ask"],
-        responses={
-            400: {"model": ErrorOut, "description": "The body could not be read (not UTF-8)"},
-            413: {"model": ErrorOut, "description": f"The body is over {MAX_BODY_BYTES} bytes"},
-        },
-    )
-    def ask_post(body: AskRequest) -> Response:
-        """Ask a question; returns the top ``k`` passages with citations, highlights and the answer.
-
-        The question may carry search syntax (`"exact phrase"`, `-word`, `-"phrase"`, `speaker:`, `after:`,
-        `before:`); `sort` orders the matching passages by date; `offset` pages through them to the end.
-        """
-        return answer_response(_ask(current(), body.question, body.k, body.filters(), "body", body.sort, body.offset))
-
-    @app.get("/api/ask", response_model=AskResponse, tags=["ask"])
-    def ask_get(
-        q: Annotated[str, Query(max_length=MAX_QUESTION_CHARS, description=SYNTAX_HELP)],
-        k: Annotated[int, Query(ge=1, le=MAX_K, description="How many passages.")] = 5,
-        speaker: Annotated[str | None, Query(max_length=200)] = None,
-        date_from: Annotated[date | None, Query()] = None,
-        date_to: Annotated[date | None, Query()] = None,
-        doc_id: Annotated[str | None, Query(max_length=200)] = None,
-        sort: Annotated[Sort, Query(description=SORT_HELP)] = "relevance",
-        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=OFFSET_HELP)] = 0,
-    ) -> Response:
-        """The same as ``POST /api/ask``, with the question and filters in the query string."""
-        if not q.strip():
-            raise _invalid("query", "q", q, "question must not be empty or only whitespace")
-        filters = _filters(speaker, date_from, date_to, doc_id)
-        return answer_response(_ask(current(), q, k, filters, "query", sort, offset))
-
-    @app.get("/api/timeline", response_model=TimelineResponse, tags=["ask"])
-    def timeline(
-        q: Annotated[str, Query(max_length=MAX_QUESTION_CHARS, description=SYNTAX_HELP)],
-        speaker: Annotated[str | None, Query(max_length=200)] = None,
-        date_from: Annotated[date | None, Query()] = None,
-        date_to: Annotated[date | None, Query()] = None,
-        doc_id: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> dict:
-        """How often and when: the passages and briefings that match, per month (per year over a long span),
-        across the whole archive. A phrase matches exactly; a question without one matches a passage whose best
-        window's cosine clears the floor (`query.matched_by` says which)."""
-        if not q.strip():
-            raise _invalid("query", "q", q, "question must not be empty or only whitespace")
-        began = time.perf_counter()
-        filters = _filters(speaker, date_from, date_to, doc_id)
-        try:
-            parsed, filters, counted = current().timeline(q, filters)
-        except QuestionError as error:
-            raise _invalid("query", "q" if error.field == "question" else error.field, q, str(error)) from None
-        return timeline_json(q, parsed, filters, counted, round((time.perf_counter() - began) * 1000, 2))
-
-    @app.get(
-        "/api/export", tags=["ask"],
-        responses={200: {"description": "Every match with its citation, as CSV (a header row, then one row per "
-                         "passage) or JSON lines (one object per passage: n, text, citation)",
-                         "content": {"text/csv": {"schema": {"type": "string"}},
-                                     "application/x-ndjson": {"schema": {"type": "string"}}}}},
-    )
-    def export_matches(
-        q: Annotated[str, Query(max_length=MAX_QUESTION_CHARS, description=SYNTAX_HELP)],
-        format: Annotated[Literal["csv", "jsonl"], Query(description="csv or jsonl (JSON lines).")] = "csv",
-        sort: Annotated[Sort, Query(description=SORT_HELP)] = "oldest",
-        speaker: Annotated[str | None, Query(max_length=200)] = None,
-        date_from: Annotated[date | None, Query()] = None,
-        date_to: Annotated[date | None, Query()] = None,
-        doc_id: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> StreamingResponse:
-        """Every passage the query matches across the archive (not only a page), with its citation; oldest
-        first by default. Made for phrase queries ("every time they said ..."); a question without a phrase
-        exports the passages that clear the relevance floor."""
-        if not q.strip():
-            raise _invalid("query", "q", q, "question must not be empty or only whitespace")
-        searcher_ = current()
-        filters = _filters(speaker, date_from, date_to, doc_id)
-        try:
-            rows = list(export.matches(searcher_, q, filters, sort))
-        except QuestionError as error:
-            raise _invalid("query", "q" if error.field == "question" else error.field, q, str(error)) from None
-        return StreamingResponse(
-            export.render(iter(rows), format), media_type=export.FORMATS[format],
-            headers={"Content-Disposition": f'attachment; filename="matches.{format}"'},
-        )
-
-    @app.get("/api/speakers", response_model=list[str], tags=["documents"])
-    def speakers() -> list[str]:
-        """The speakers that can be given as the ``speaker`` filter."""
-        return current().index.speakers
-
-    @app.get("/api/documents", response_model=list[DocumentSummary], tags=["documents"])
-    def documents() -> list[DocumentSummary]:
-        return [_summary(d) for d in _sorted_documents(current())]
-
-    @app.get(
-        "/api/documents/{doc_id}", response_model=DocumentDetail, tags=["documents"],
-        responses={404: {"description": "No document with that id"}},
-    )
-    def document(doc_id: str) -> DocumentDetail:
-        transcript = find_document(current(), doc_id)
-        return DocumentDetail(
-            **_meta(transcript), format=transcript.format, kind=transcript.kind, raw=transcript.raw,
-            turns=[TurnOut(**asdict(t)) for t in transcript.turns],
-        )
-
+    for router in (meta, asking, documents):
+        app.include_router(router)
     mount_pages(app, current)
     return app
 
@@ -291,9 +173,146 @@ def app_from_env() -> FastAPI:
     return create_app(Settings.from_env(), watch=True)
 
 
-def _filters(speaker: str | None, date_from: date | None, date_to: date | None, doc_id: str | None) -> Filters:
+# ---------------------------------------------------------------------------------------------
+# The routes: what a client may ask (meta, asking, documents), each reading the index serving now
+
+
+def serving(request: Request) -> Searcher:
+    """The searcher of the index serving now (a rebuilt index is swapped in by the reloader)."""
+    return request.app.state.reloader.current()
+
+
+def question_param(q: Annotated[str, Query(max_length=MAX_QUESTION_CHARS, description=SYNTAX_HELP)]) -> str:
+    """The ``q`` of a GET: refused when empty or only whitespace."""
+    if not q.strip():
+        raise _invalid("query", "q", q, "question must not be empty or only whitespace")
+    return q
+
+
+def filter_params(
+    speaker: Annotated[str | None, Query(max_length=200)] = None,
+    date_from: Annotated[date | None, Query()] = None,
+    date_to: Annotated[date | None, Query()] = None,
+    doc_id: Annotated[str | None, Query(max_length=200)] = None,
+) -> Filters:
+    """The filters of a GET, as the search reads them."""
     return Filters(speaker or None, date_from.isoformat() if date_from else None,
                    date_to.isoformat() if date_to else None, doc_id or None)
+
+
+Serving = Annotated[Searcher, Depends(serving)]
+Question = Annotated[str, Depends(question_param)]
+Filtered = Annotated[Filters, Depends(filter_params)]
+
+meta = APIRouter(tags=["meta"])
+asking = APIRouter(tags=["ask"])
+documents = APIRouter(tags=["documents"])
+
+
+@meta.get("/healthz", response_model=Health)
+def healthz(searcher: Serving) -> Health:
+    return Health(
+        status="ok", version=__version__, model=searcher.index.model, backend=searcher.index.encoder_backend,
+        documents=len(searcher.index.documents), chunks=len(searcher.index.chunks),
+    )
+
+
+@meta.get("/readyz", response_model=Ready, responses={503: {"description": "Not ready"}})
+def readyz(request: Request) -> JSONResponse:
+    """Ready to answer: the model is loaded and the index store answers (503 with why, otherwise)."""
+    return readiness(request.app.state.reloader.searcher)
+
+
+@asking.post(
+    "/api/ask", response_model=AskResponse,
+    responses={
+        400: {"model": ErrorOut, "description": "The body could not be read (not UTF-8)"},
+        413: {"model": ErrorOut, "description": f"The body is over {MAX_BODY_BYTES} bytes"},
+    },
+)
+def ask_post(body: AskRequest, searcher: Serving) -> Response:
+    """Ask a question; returns the top ``k`` passages with citations, highlights and the answer.
+
+    The question may carry search syntax (`"exact phrase"`, `-word`, `-"phrase"`, `speaker:`, `after:`,
+    `before:`); `sort` orders the matching passages by date; `offset` pages through them to the end.
+    """
+    return answer_response(_ask(searcher, body.question, body.k, body.filters(), "body", body.sort, body.offset))
+
+
+@asking.get("/api/ask", response_model=AskResponse)
+def ask_get(
+    q: Question,
+    searcher: Serving,
+    filters: Filtered,
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="How many passages.")] = 5,
+    sort: Annotated[Sort, Query(description=SORT_HELP)] = "relevance",
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=OFFSET_HELP)] = 0,
+) -> Response:
+    """The same as ``POST /api/ask``, with the question and filters in the query string."""
+    return answer_response(_ask(searcher, q, k, filters, "query", sort, offset))
+
+
+@asking.get("/api/timeline", response_model=TimelineResponse)
+def timeline(q: Question, searcher: Serving, filters: Filtered) -> dict:
+    """How often and when: the passages and briefings that match, per month (per year over a long span),
+    across the whole archive. A phrase matches exactly; a question without one matches a passage whose best
+    window's cosine clears the floor (`query.matched_by` says which)."""
+    began = time.perf_counter()
+    try:
+        parsed, filters, counted = searcher.timeline(q, filters)
+    except QuestionError as error:
+        raise _refused(error, q) from None
+    return timeline_json(q, parsed, filters, counted, round((time.perf_counter() - began) * 1000, 2))
+
+
+@asking.get(
+    "/api/export",
+    responses={200: {"description": "Every match with its citation, as CSV (a header row, then one row per "
+                     "passage) or JSON lines (one object per passage: n, text, citation)",
+                     "content": {"text/csv": {"schema": {"type": "string"}},
+                                 "application/x-ndjson": {"schema": {"type": "string"}}}}},
+)
+def export_matches(
+    q: Question,
+    searcher: Serving,
+    filters: Filtered,
+    format: Annotated[Literal["csv", "jsonl"], Query(description="csv or jsonl (JSON lines).")] = "csv",
+    sort: Annotated[Sort, Query(description=SORT_HELP)] = "oldest",
+) -> StreamingResponse:
+    """Every passage the query matches across the archive (not only a page), with its citation; oldest
+    first by default. Made for phrase queries ("every time they said ..."); a question without a phrase
+    exports the passages that clear the relevance floor."""
+    try:
+        rows = list(export.matches(searcher, q, filters, sort))
+    except QuestionError as error:
+        raise _refused(error, q) from None
+    return StreamingResponse(
+        export.render(iter(rows), format), media_type=export.FORMATS[format],
+        headers={"Content-Disposition": f'attachment; filename="matches.{format}"'},
+    )
+
+
+@documents.get("/api/speakers", response_model=list[str])
+def speakers(searcher: Serving) -> list[str]:
+    """The speakers that can be given as the ``speaker`` filter."""
+    return searcher.index.speakers
+
+
+@documents.get("/api/documents", response_model=list[DocumentSummary])
+def document_list(searcher: Serving) -> list[DocumentSummary]:
+    return [_summary(d) for d in _sorted_documents(searcher)]
+
+
+@documents.get(
+    "/api/documents/{doc_id}", response_model=DocumentDetail,
+    responses={404: {"description": "No document with that id"}},
+)
+def document(doc_id: str, searcher: Serving) -> DocumentDetail:
+    transcript = find_document(searcher, doc_id)
+    return DocumentDetail(
+        **_meta(transcript), format=transcript.format, kind=transcript.kind, raw=transcript.raw,
+        turns=[TurnOut(**asdict(t)) for t in transcript.turns],
+    )
 
 
 def _ask(searcher: Searcher, question: str, k: int, filters: Filters, where: str, sort: str = "relevance",
@@ -317,6 +336,11 @@ def encodable(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [encodable(item) for item in value]
     return value
+
+
+def _refused(error: QuestionError, q: str) -> RequestValidationError:
+    """A search's refusal of a GET's question or filter as a 422 naming the parameter."""
+    return _invalid("query", "q" if error.field == "question" else error.field, q, str(error))
 
 
 def _invalid(where: str, field: str, value: object, message: str) -> RequestValidationError:
