@@ -30,7 +30,8 @@ from qa.results import (
     DocumentSummary, ErrorOut, Health, Ready, Sort, TimelineResponse, TurnOut, answer_model, timeline_json,
 )
 from qa import export
-from qa.search import QuestionError, Searcher
+from qa.search import Searcher
+from qa.validation import QuestionError
 from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS, Settings
 from qa.stores.seam import StoreUnavailable
 

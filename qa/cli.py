@@ -285,7 +285,7 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     from qa.reloader import load_searcher
     from qa.results import answer_json
     from qa.query import Filters
-    from qa.search import QuestionError, validate
+    from qa.validation import QuestionError, validate
 
     try:
         validate(args.question, args.k, settings.max_question_chars, settings.max_k)
@@ -330,7 +330,7 @@ def run_timeline(args: argparse.Namespace, settings: Settings) -> int:
     from qa.reloader import load_searcher
     from qa.results import timeline_json
     from qa.query import Filters
-    from qa.search import QuestionError
+    from qa.validation import QuestionError
 
     began = time.perf_counter()
     try:
@@ -357,7 +357,7 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
     from qa import export
     from qa.reloader import load_searcher
     from qa.query import Filters
-    from qa.search import QuestionError, validate
+    from qa.validation import QuestionError, validate
 
     try:
         validate(args.question, 1, settings.max_question_chars, settings.max_k)

@@ -20,7 +20,8 @@ from fastapi.templating import Jinja2Templates
 from qa import syntax
 from qa.matching import MATCH_FLOOR
 from qa.query import Filters
-from qa.search import SORTS, QuestionError, Searcher
+from qa.search import Searcher
+from qa.validation import SORTS, QuestionError
 
 # The templates and CSS, found the same way from a checkout, an editable install and a wheel.
 WEB_DIR = Path(str(files("qa.web")))

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 import threading
 import time
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from dataclasses import replace
-from datetime import date
 
 import numpy as np
 
@@ -20,20 +18,13 @@ from qa.matching import MATCH_FLOOR, Archive, Match, Timeline, match_rows, phras
 from qa.query import Filters, Query
 from qa.ranking import Ranked, Ranker, Weights
 from qa.results import Answer, AnswerSentence, Citation, Highlight, Passage
-from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS
+from qa.settings import MAX_K, MAX_QUESTION_CHARS
 from qa.stores.seam import Store
-from qa.text import collapse_whitespace, untypable
+from qa.text import collapse_whitespace
+from qa.validation import apply_syntax, check_filters, check_paging, validate
 
 if TYPE_CHECKING:
     from qa.embedding import TextEncoder
-
-
-class QuestionError(ValueError):
-    """A question or parameter the search cannot take (empty, too long, k or a filter out of range)."""
-
-    def __init__(self, message: str, field: str = "question") -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def default_answer_model(encoder_model: str | None = None) -> answering.AnswerModel:
@@ -76,107 +67,6 @@ def _withheld_reason(confidence: float, threshold: float, ranked: list[Ranked]) 
         f"No sentence answers this question with enough confidence ({confidence:.2f}, below "
         f"{threshold:.2f}): read the passages below, which may hold the answer."
     )
-
-
-SORTS = ("relevance", "newest", "oldest")
-
-
-def check_paging(sort: str, offset: int) -> None:
-    if sort not in SORTS:
-        raise QuestionError(f"sort must be one of {', '.join(SORTS)}, not {str(sort)[:40]!r}", "sort")
-    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
-        raise QuestionError(f"offset must be a whole number from 0 to {MAX_OFFSET}", "offset")
-
-
-def resolve_speaker(index: Store, value: str) -> tuple[tuple[str, ...], str | None]:
-    """The speaker labels that ``speaker:value`` names: the label written (case ignored), or every label
-    holding its words ("Kirby": "Mr. Kirby", "Mr Kirby" and the transcripts' "Ms. Kirby"), and a note
-    when several or none do."""
-    label = index.speaker_by_key.get(" ".join(value.split()).casefold())
-    if label:
-        return (label,), None
-    words = set(syntax.normalise(value).split())
-    named = tuple(s for s in index.speakers if words and words <= set(syntax.normalise(s).split()))
-    if len(named) == 1:
-        return named, None
-    if named:
-        shown = ", ".join(named[:8]) + (", ..." if len(named) > 8 else "")
-        return named, (f"speaker:{value[:40]} counts the passages of {len(named)} speaker labels ({shown}); "
-                       f"write one in quotes for one only, e.g. speaker:\"{named[0]}\"")
-    return (), f"no speaker is called {value[:40]!r}: speaker:{value[:40]} was read as words"
-
-
-def apply_syntax(index: Store, parsed: syntax.Parsed, filters: Filters) -> tuple[syntax.Parsed, Filters]:
-    """The filters with what the query sets (its speaker wins; both date limits hold); an unknown speaker is read as words."""
-    from dataclasses import replace
-
-    speaker = filters.speaker
-    notes = list(parsed.notes)
-    if parsed.speaker:
-        labels, note = resolve_speaker(index, parsed.speaker)
-        if note:
-            notes.append(note)
-        if len(labels) == 1:
-            speaker = labels[0]
-        elif labels:
-            # Several labels of one name: the match set takes them all (parsed.speakers), not the filter.
-            speaker = None
-            parsed = replace(parsed, speakers=labels)
-        else:
-            literal = f"speaker:{parsed.speaker}"
-            parsed = replace(parsed, text=f"{parsed.text} {literal}".strip(), speaker=None)
-    # Both date limits hold (a timeline bar's month within the query's after:/before:).
-    low = max(d for d in (parsed.date_from, filters.date_from) if d) if parsed.date_from or filters.date_from else None
-    high = min(d for d in (parsed.date_to, filters.date_to) if d) if parsed.date_to or filters.date_to else None
-    filters = Filters(speaker, low, high, filters.doc_id)
-    return replace(parsed, notes=tuple(notes)), filters
-
-
-def validate(question: str, k: int, max_chars: int = MAX_QUESTION_CHARS, max_k: int = MAX_K) -> str:
-    """The question stripped of surrounding whitespace, or a QuestionError saying what is wrong."""
-    if not isinstance(question, str):
-        raise QuestionError("question must be a string")
-    stripped = question.strip()
-    if not stripped:
-        raise QuestionError("question must not be empty")
-    if len(question) > max_chars:
-        raise QuestionError(f"question is {len(question)} characters long; the limit is {max_chars}")
-    if (bad := untypable(question)) is not None:
-        raise QuestionError(f"question holds {bad}")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= max_k:
-        raise QuestionError(f"k must be a whole number from 1 to {max_k}", "k")
-    return stripped
-
-
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def check_filters(index: Store, filters: Filters) -> Filters:
-    """Filters with the speaker spelled as in the index, or a QuestionError naming the bad value."""
-    for name in ("speaker", "doc_id", "date_from", "date_to"):
-        value = getattr(filters, name)
-        if isinstance(value, str) and (bad := untypable(value)) is not None:
-            raise QuestionError(f"{name} holds {bad}", name)
-    speaker = filters.speaker.strip() if filters.speaker else None
-    if speaker:
-        known = index.speaker_by_key
-        if speaker.casefold() not in known:
-            raise QuestionError(f"unknown speaker {speaker[:100]!r}; GET /api/speakers lists the speakers", "speaker")
-        speaker = known[speaker.casefold()]
-    for name in ("date_from", "date_to"):
-        value = getattr(filters, name)
-        if value:
-            try:
-                if not _ISO_DATE.fullmatch(value):
-                    raise ValueError
-                date.fromisoformat(value)
-            except ValueError:
-                raise QuestionError(f"{name} must be a date written YYYY-MM-DD, not {value[:40]!r}", name) from None
-    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-        raise QuestionError(f"date_from {filters.date_from} is after date_to {filters.date_to}", "date_to")
-    if filters.doc_id and filters.doc_id not in index.documents:
-        raise QuestionError(f"unknown doc_id {filters.doc_id[:200]!r}", "doc_id")
-    return Filters(speaker or None, filters.date_from or None, filters.date_to or None, filters.doc_id or None)
 
 
 class Searcher:
@@ -298,14 +188,12 @@ class Searcher:
 
     def quoted_question_answer(self, question: str, parsed: syntax.Parsed, filters: Filters,
                                matched: list[Ranked], began: float) -> Answer | None:
-        """A question whose only syntax is a quoted name ("the "Together for the Benefit of Enterprises"
-        initiative") is answered as the same question was before quotes meant a phrase, when that
-        answer's best passage holds the phrase; None otherwise (the answer then comes from the matches).
-
-        Ranking only the matching passages, by the words outside the quotes, changes the evidence
-        the answer model was fitted on (the margin to the next passage, the question's own words).
-        """
-        if not parsed.phrases or parsed.excluded or parsed.speaker or parsed.date_from or parsed.date_to or not matched:
+        """A question whose only syntax is quoted phrases (``Parsed.quotes_only``) is answered from the
+        question as written, ranked over the archive, when its best passage holds the phrases (is
+        among the matches); None otherwise (the answer then comes from the matches). Ranking only
+        the matching passages, by the words outside the quotes, changes the evidence the answer
+        model was fitted on (the margin to the next passage, the question's own words)."""
+        if not parsed.quotes_only or not matched:
             return None
         plain = self.query(question)  # the question as written, as it was asked before the syntax
         ranked = self.ranker.rank(plain, answering.ANSWER_PASSAGES, filters).passages

@@ -55,6 +55,12 @@ class Parsed:
         return bool(self.phrases or self.excluded or self.speaker or self.speakers or self.date_from or self.date_to)
 
     @property
+    def quotes_only(self) -> bool:
+        """Whether the only syntax is quoted phrases: a question naming something in quotes ("the
+        "Together for the Benefit of Enterprises" initiative") rather than a search."""
+        return bool(self.phrases) and not (self.excluded or self.speaker or self.date_from or self.date_to)
+
+    @property
     def ranking_text(self) -> str:
         """What relevance is measured against: the free words, or the phrases when there are none."""
         return self.text or " ".join(self.phrases)

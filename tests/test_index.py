@@ -14,7 +14,8 @@ from qa.build import build_index
 from qa.chunking import clean_for_model
 from qa.query import Filters, Query
 from qa.ranking import Ranker
-from qa.search import QuestionError, Searcher
+from qa.search import Searcher
+from qa.validation import QuestionError
 from qa.stores.embedded import (
     BM25, CHUNKS, DOCUMENTS, FORMAT_VERSION, MANIFEST, SENTENCES, TOKENS, VECTORS, WINDOWS, Index,
 )

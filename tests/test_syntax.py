@@ -116,7 +116,7 @@ def test_timeline_counts_and_phrase_marks():
 def test_speaker_names_one_label_several_or_none():
     from types import SimpleNamespace
 
-    from qa.search import apply_syntax, resolve_speaker
+    from qa.validation import apply_syntax, resolve_speaker
 
     labels = ["Mr Kirby", "Mr. Kirby", "Ms. Psaki", "Reporter"]
     index = SimpleNamespace(speakers=labels, speaker_by_key={s.casefold(): s for s in labels})
