@@ -9,13 +9,19 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.answer_types import kind_near, kind_spans, may_hold
 from qa.chunking import Sentences
 from qa.query import Query
-from qa.text import word_count
+from qa.text import collapse_whitespace, word_count
+
+if TYPE_CHECKING:
+    from qa.crossencoder import CrossEncoder
+    from qa.ranking import Ranked
+    from qa.stores.seam import Store
 
 # A sentence is highlighted when it carries at least this share of the best sentence's weight.
 HIGHLIGHT_SHARE = 0.6
@@ -444,6 +450,60 @@ def confidence_features(query: Query, found: list[Candidate], chosen: Candidate,
         1.0 if named_document == chosen.passage.doc_id else 0.0,
         *cross,
     ])
+
+
+# -- the evidence ------------------------------------------------------------------------------
+
+
+def passage_views(store: Store, query: Query, ranked: list[Ranked]) -> list[PassageView]:
+    """The best passages as the answer sees them: text, sentences, windows and each window's cosine."""
+    if not ranked:
+        return []
+    numbers = [store.chunk_windows(item.row) for item in ranked]
+    # One read of the passages' window vectors (and of their briefings' profiles) for all of them.
+    vectors = store.window_rows(np.concatenate(numbers)).vectors
+    cosines = (vectors @ np.asarray(query.vector, dtype=np.float32)).tolist()
+    chunks = [store.chunks[item.row] for item in ranked]
+    occasions = store.profile_tokens(np.array([store.doc_number[c.doc_id] for c in chunks]))
+    views, at = [], 0
+    for rank, (item, chunk, windows, occasion) in enumerate(zip(ranked, chunks, numbers, occasions), start=1):
+        views.append(PassageView(
+            rank=rank, row=item.row, score=item.score, raw=store.documents[chunk.doc_id].raw,
+            start=chunk.start, end=chunk.end,
+            windows=tuple(store.window_span(int(n)) for n in windows),
+            window_cosines=tuple(cosines[at : at + len(windows)]),
+            best_window=int(np.searchsorted(windows, item.window)),
+            occasion=occasion, doc_id=chunk.doc_id, sentences=store.sentences(item.row),
+        ))
+        at += len(windows)
+    return views
+
+
+def evidence(store: Store, query: Query, ranked: list[Ranked], sentence_model: LinearModel,
+             cross_encoder: CrossEncoder | None) -> Evidence | None:
+    """The answer candidates of the best ANSWER_PASSAGES of ``ranked`` and the question-level signals
+    on them, with ``cross_encoder``'s logits for each passage's shortlist when one is given."""
+    views = passage_views(store, query, ranked[:ANSWER_PASSAGES])
+    if not views:
+        return None
+    top = views[0]
+    named = next((view.doc_id for view, item in zip(views, ranked) if item.named), None)
+    found = candidates(query, views)
+    scores = sentence_model.predict(np.stack([c.features for c in found])) if found else np.zeros(0)
+    scored = None
+    if cross_encoder is not None and found:
+        positions = shortlist(found, scores)
+        texts = [collapse_whitespace(found[p].passage.raw[slice(*found[p].sentence)]) for p in positions]
+        scored = CrossScores(tuple(positions), cross_encoder.score(query.text, texts))
+    return Evidence(
+        candidates=found,
+        sentence_scores=scores,
+        top_cosine=ranked[0].cosine,
+        score_margin=ranked[0].score - ranked[1].score if len(ranked) > 1 else 0.0,
+        window_coverage=coverage(top.windows[top.best_window], query.idf, top.sentences),
+        named_document=named,
+        cross=scored,
+    )
 
 
 # -- highlights --------------------------------------------------------------------------------

@@ -248,55 +248,12 @@ class Searcher:
         )
 
     def evidence(self, query: Query, ranked: list[Ranked], cross: bool | None = None) -> Evidence | None:
-        """The answer candidates of the best passages and the question-level signals on them, with
-        the cross-encoder's logits for each passage's shortlist when the answer model reads them
-        (``cross`` True or False: whatever the model)."""
-        views = self.passage_views(query, ranked[: answering.ANSWER_PASSAGES])
-        if not views:
-            return None
-        top = views[0]
-        named = next((view.doc_id for view, item in zip(views, ranked) if item.named), None)
-        found = answering.candidates(query, views)
-        scores = (self.answer_model.sentence.predict(np.stack([c.features for c in found]))
-                  if found else np.zeros(0))
-        scored = None
-        encoder = crossencoder.default() if (self.answer_model.cross is not None if cross is None else cross) else None
-        if encoder is not None and found:
-            positions = answering.shortlist(found, scores)
-            texts = [collapse_whitespace(found[p].passage.raw[slice(*found[p].sentence)]) for p in positions]
-            scored = answering.CrossScores(tuple(positions), encoder.score(query.text, texts))
-        return Evidence(
-            candidates=found,
-            sentence_scores=scores,
-            top_cosine=ranked[0].cosine,
-            score_margin=ranked[0].score - ranked[1].score if len(ranked) > 1 else 0.0,
-            window_coverage=answering.coverage(top.windows[top.best_window], query.idf, top.sentences),
-            named_document=named,
-            cross=scored,
-        )
-
-    def passage_views(self, query: Query, ranked: list[Ranked]) -> list[answering.PassageView]:
-        """The best passages as the answer sees them: text, sentences, windows and each window's cosine."""
-        if not ranked:
-            return []
-        numbers = [self.index.chunk_windows(item.row) for item in ranked]
-        # One read of the passages' window vectors (and of their briefings' profiles) for all of them.
-        vectors = self.index.window_rows(np.concatenate(numbers)).vectors
-        cosines = (vectors @ np.asarray(query.vector, dtype=np.float32)).tolist()
-        chunks = [self.index.chunks[item.row] for item in ranked]
-        occasions = self.index.profile_tokens(np.array([self.index.doc_number[c.doc_id] for c in chunks]))
-        views, at = [], 0
-        for rank, (item, chunk, windows, occasion) in enumerate(zip(ranked, chunks, numbers, occasions), start=1):
-            views.append(answering.PassageView(
-                rank=rank, row=item.row, score=item.score, raw=self.index.documents[chunk.doc_id].raw,
-                start=chunk.start, end=chunk.end,
-                windows=tuple(self.index.window_span(int(n)) for n in windows),
-                window_cosines=tuple(cosines[at : at + len(windows)]),
-                best_window=int(np.searchsorted(windows, item.window)),
-                occasion=occasion, doc_id=chunk.doc_id, sentences=self.index.sentences(item.row),
-            ))
-            at += len(windows)
-        return views
+        """The answer's evidence from the best passages (``answering.evidence``), with the shipped
+        cross-encoder's logits when the answer model reads them (``cross`` True or False: whatever
+        the model)."""
+        use = self.answer_model.cross is not None if cross is None else cross
+        return answering.evidence(self.index, query, ranked, self.answer_model.sentence,
+                                  crossencoder.default() if use else None)
 
     def citation(self, row: int, start: int | None = None, end: int | None = None) -> Citation:
         chunk = self.index.chunks[row]

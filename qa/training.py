@@ -118,7 +118,7 @@ def candidate_list(searcher: Searcher, gold: GoldQuestion, rng: random.Random, s
         if row not in seen:
             windows = index.chunk_windows(row)
             ranked.append(Ranked(row, ranked[-1].score if ranked else 0.0, int(windows[0]), 0.0))
-    views = searcher.passage_views(query, ranked)
+    views = answering.passage_views(searcher.index, query, ranked)
     found = answering.candidates(query, views)
     liked = sentence_model.predict(np.stack([c.features for c in found])) if found else []
     gold_doc = Path(gold.doc).name
