@@ -211,10 +211,12 @@ documents = APIRouter(tags=["documents"])
 
 
 @meta.get("/healthz", response_model=Health)
-def healthz(searcher: Serving) -> Health:
+def healthz(request: Request, searcher: Serving) -> Health:
+    reloader = request.app.state.reloader
     return Health(
         status="ok", version=__version__, model=searcher.index.model, backend=searcher.index.encoder_backend,
         documents=len(searcher.index.documents), chunks=len(searcher.index.chunks),
+        reloads=reloader.reloads, reload_refused=reloader.refused,
     )
 
 

@@ -53,6 +53,7 @@ class Reloader:
         self.searcher = searcher
         self.watch = watch
         self.reloads = 0
+        self.refused: str | None = None  # why the last rebuilt index was refused (None: it was not)
         self._stamp = self._read_stamp()
         self._checked = time.monotonic()
         self._loading = threading.Lock()
@@ -85,6 +86,7 @@ class Reloader:
         try:
             self.searcher = load_searcher(self.settings)
             self.reloads += 1
+            self.refused = None
             logger.info("loaded the new index at %s", stamp[0])
             # Requests still on the old index finish within seconds; then give its memory back,
             # and once more later for what the slowest of them held.
@@ -94,6 +96,7 @@ class Reloader:
             later.daemon = True
             later.start()
         except Exception as error:  # keep serving the old index
+            self.refused = f"the new index at {stamp[0]} did not load: {error}"
             logger.error("the new index at %s did not load, still serving the old one: %s", stamp[0], error)
         finally:
             self._stamp = stamp

@@ -270,6 +270,10 @@ class Health(BaseModel):
     backend: str
     documents: int
     chunks: int
+    reloads: int = Field(0, description="How many rebuilt indexes this process has swapped in.")
+    reload_refused: str | None = Field(
+        None, description="Why the last rebuilt index this process saw was refused (the old one kept "
+        "serving); null when none was, or when a later one loaded.")
 
 
 class Ready(BaseModel):

@@ -6,6 +6,7 @@ import os
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -71,16 +72,45 @@ def test_rebuilt_index_is_served_without_restart_or_failed_request(served_index,
     assert failures == [] and answered[0] > 0
 
 
-def test_a_damaged_new_index_leaves_the_old_one_serving(served_index):
-    base, source, out = served_index
-    target = os.path.realpath(out)
-    manifest = os.path.join(target, "manifest.json")
-    with open(manifest, "a") as handle:
-        handle.write(" ")  # the manifest changes: the server tries to reload and must refuse
-    time.sleep(2.5)
+def damage(folder: Path, how: str) -> None:
+    if how == "manifest not JSON":
+        (folder / "manifest.json").write_text('{"format_version": 2, "model": ', encoding="utf-8")
+    elif how == "vectors truncated":
+        vectors = folder / "vectors.faiss"
+        vectors.write_bytes(vectors.read_bytes()[: vectors.stat().st_size // 2])
+    else:  # one byte of the passages changed: their checksum no longer matches the manifest's
+        chunks = folder / "chunks.jsonl"
+        data = bytearray(chunks.read_bytes())
+        data[10] = ord("X") if data[10] != ord("X") else ord("Y")
+        chunks.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("how", "said"), [("manifest not JSON", "manifest"), ("vectors truncated", "vectors.faiss"),
+                                          ("checksum mismatch", "chunks.jsonl")])
+def test_a_damaged_new_index_is_refused_and_the_old_one_keeps_serving(served_index, how, said):
+    """A rebuilt index that is damaged is put in place as a build would (a new folder, the link
+    swapped); the server must refuse it, say why in /healthz, and keep answering from the old one."""
+    base, _, out = served_index
+    question = {"question": "Which stock exchange did MIIT sign with?", "k": 1}
     with httpx.Client(base_url=base, timeout=30) as http:
-        assert http.get("/healthz").status_code == 200
-        assert http.post("/api/ask", json={"question": "stock exchange", "k": 1}).status_code == 200
+        before = http.post("/api/ask", json=question).json()["passages"][0]["citation"]
+        assert http.get("/healthz").json()["reload_refused"] is None
+        built = Path(os.path.realpath(out))
+        damaged = built.with_name(built.name + "-damaged")
+        shutil.copytree(built, damaged)
+        damage(damaged, how)
+        link = out.with_name(".index.link-test")
+        os.symlink(damaged.name, link)
+        os.replace(link, out)
+        # Wait for the server to try it, refused or loaded (no wall-clock assertion: the outer
+        # limit is generous).
+        deadline = time.monotonic() + 300
+        while (health := http.get("/healthz").json())["reload_refused"] is None and health["reloads"] == 0:
+            assert time.monotonic() < deadline, "the server never tried the damaged index"
+            time.sleep(0.2)
+        assert said in health["reload_refused"] and health["reloads"] == 0, health
+        after = http.post("/api/ask", json=question)
+        assert after.status_code == 200 and after.json()["passages"][0]["citation"] == before
 
 
 def test_request_bodies_are_limited(served_index):
