@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from qa.settings import DEFAULT_MODEL, Settings
+from qa.settings import DEFAULT_MODEL, SORTS, Settings
 
 # Texts embedded at once on a GPU (--device cuda): enough to keep it busy, well within its memory.
 GPU_BATCH_SIZE = 256
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("-k", type=int, default=5, help="how many passages (1-50, default 5)")
     ask.add_argument("--json", action="store_true", help="print exactly the JSON the API returns")
     add_filter_options(ask)
-    ask.add_argument("--sort", choices=("relevance", "newest", "oldest"), default="relevance",
+    ask.add_argument("--sort", choices=SORTS, default="relevance",
                      help="relevance (default), or every matching passage by date, newest or oldest first")
     ask.add_argument("--offset", type=int, default=0, help="skip this many passages (paging)")
     add_store_options(ask)
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--json", action="store_true", help="print exactly the JSON of GET /api/timeline")
         else:
             command.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="csv (default) or jsonl")
-            command.add_argument("--sort", choices=("relevance", "newest", "oldest"), default="oldest",
+            command.add_argument("--sort", choices=SORTS, default="oldest",
                                  help="the order (default oldest first)")
         add_store_options(command)
         command.set_defaults(handler=run_timeline if name == "timeline" else run_export)
@@ -305,8 +305,7 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Not answered. {answer.reason}\nClosest passages:\n")
     elif answer.answer:
         citation = answer.answer.citation
-        print(textwrap.fill(answer.answer.text, width=100, initial_indent="Answer: ", subsequent_indent="   ",
-                            break_long_words=False, break_on_hyphens=False))
+        print(wrapped(answer.answer.text, "Answer: "))
         print(f"   confidence {answer.answer.confidence:.2f}; "
               f"{citation.speaker or 'Narrative'}, {citation.path} [{citation.start}:{citation.end}]\n")
     if not answer.passages:
@@ -317,11 +316,17 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
               + (f" ({citation.date})" if citation.date else ""))
         if passage.in_reply_to:
             print(f"   In reply to: {passage.in_reply_to}")
-        print(textwrap.fill(passage.text, width=100, initial_indent="   ", subsequent_indent="   ",
-                            break_long_words=False, break_on_hyphens=False))
+        print(wrapped(passage.text))
         at = f", at {citation.t:.1f} s in the video" if citation.t is not None else ""
         print(f"   {citation.path} [{citation.start}:{citation.end}]{at}\n")
     return 0
+
+
+def wrapped(text: str, first: str = "   ") -> str:
+    """Text as `qa ask` prints it: at 100 columns, indented, words and hyphenated names kept whole
+    (a quote copied from the terminal differs only in its line breaks)."""
+    return textwrap.fill(text, width=100, initial_indent=first, subsequent_indent="   ",
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def run_timeline(args: argparse.Namespace, settings: Settings) -> int:

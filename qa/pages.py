@@ -21,7 +21,8 @@ from qa import syntax
 from qa.matching import MATCH_FLOOR
 from qa.query import Filters
 from qa.search import Searcher
-from qa.validation import SORTS, QuestionError
+from qa.settings import SORTS
+from qa.validation import QuestionError
 
 # The templates and CSS, found the same way from a checkout, an editable install and a wheel.
 WEB_DIR = Path(str(files("qa.web")))

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 from qa import syntax
 from qa.matching import MATCH_FLOOR, Timeline
 from qa.query import Filters
-from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS
+from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS, SORTS
 
 # ---------------------------------------------------------------------------------------------
 # The result types
@@ -95,7 +95,7 @@ SYNTAX_HELP = (
     "`before:2024-01-01` (inclusive; `after:2023`, `before:2023-06` too) set the filters and win over the "
     "parameters. Anything else, an unclosed quote or an unknown `word:` included, is read as words."
 )
-Sort = Literal["relevance", "newest", "oldest"]
+Sort = Literal[SORTS]
 SORT_HELP = ("relevance (default), or newest / oldest: every matching passage in date order (undated last), "
              "each briefing's passages in reading order.")
 OFFSET_HELP = "Skip this many passages (paging: the next page starts at `next_offset`)."

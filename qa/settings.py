@@ -16,6 +16,8 @@ MAX_QUESTION_CHARS = 1000
 MAX_K = 50
 # How far paging may go (offset), in passages.
 MAX_OFFSET = 100_000
+# The orders a search may list passages in: by relevance, or every match by date.
+SORTS = ("relevance", "newest", "oldest")
 
 
 @dataclass(frozen=True)

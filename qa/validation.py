@@ -9,7 +9,7 @@ from datetime import date
 
 from qa import syntax
 from qa.query import Filters
-from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS
+from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS, SORTS
 from qa.stores.seam import Store
 from qa.text import untypable
 
@@ -20,9 +20,6 @@ class QuestionError(ValueError):
     def __init__(self, message: str, field: str = "question") -> None:
         super().__init__(message)
         self.field = field
-
-
-SORTS = ("relevance", "newest", "oldest")
 
 
 def check_paging(sort: str, offset: int) -> None:
