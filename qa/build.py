@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -63,16 +63,6 @@ def pipeline_hash() -> str:
     for name in _PIPELINE_FILES:
         digest.update((Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()[:16]
-
-
-def _chunk_to_json(chunk: Chunk) -> dict:
-    return {f.name: getattr(chunk, f.name) for f in fields(Chunk)}
-
-
-def _document_to_json(document: Transcript) -> dict:
-    record = {f.name: getattr(document, f.name) for f in fields(Transcript)}
-    record["turns"] = [[t.speaker, t.start, t.end, t.is_question, t.question_turn] for t in document.turns]
-    return record
 
 
 def build_index(sources: Iterable[Path], out_dir: Path, encoder: TextEncoder, wait: bool = True, **options) -> BuildReport:
@@ -196,10 +186,10 @@ def _build(
         store.save(staging / TOKENS, {"windows": window_ids, "pairs": pair_ids, "sentences": sentence_ids})
         with open(staging / CHUNKS, "w", encoding="utf-8") as handle:
             for chunk in chunks:
-                handle.write(json.dumps(_chunk_to_json(chunk), ensure_ascii=False) + "\n")
+                handle.write(chunk.to_json() + "\n")
         with open(staging / DOCUMENTS, "w", encoding="utf-8") as handle:
             for document in transcripts:
-                handle.write(json.dumps(_document_to_json(document), ensure_ascii=False) + "\n")
+                handle.write(json.dumps(document.to_record(), ensure_ascii=False) + "\n")
         seconds = time.perf_counter() - began
         manifest = {
             "format_version": FORMAT_VERSION,

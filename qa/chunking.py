@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from qa.answer_types import kinds_present
 from qa.lexical import tokenize
@@ -36,6 +37,14 @@ class Chunk:
     question: str | None = None
     # Captions: seconds into the video where the passage begins (None for other formats).
     t: float | None = None
+
+    def to_json(self) -> str:
+        """The passage as one line of JSON (chunks.jsonl, a Milvus row)."""
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> Chunk:
+        return cls(**json.loads(line))
 
 
 @dataclass(frozen=True)

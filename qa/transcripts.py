@@ -7,7 +7,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date as Date
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +46,17 @@ class Turn:
     question_turn: int | None = None
 
 
+def turn_rows(turns: tuple[Turn, ...]) -> list[list]:
+    """Turns as the rows an index stores: ``[speaker, start, end, is_question, question_turn]``."""
+    return [[t.speaker, t.start, t.end, t.is_question, t.question_turn] for t in turns]
+
+
+def turns_from_rows(rows: list) -> tuple[Turn, ...]:
+    """The turns ``turn_rows`` wrote, numbered in order."""
+    return tuple(Turn(index=i, speaker=speaker, start=start, end=end, is_question=is_question, question_turn=question_turn)
+                 for i, (speaker, start, end, is_question, question_turn) in enumerate(rows))
+
+
 @dataclass(frozen=True)
 class Transcript:
     """A parsed file: metadata, the raw text exactly as decoded, and its turns."""
@@ -68,6 +79,18 @@ class Transcript:
         # always kept as a tuple of tuples, so a document compares equal whichever store it came from.
         if not isinstance(self.times, tuple) or (self.times and not isinstance(self.times[0], tuple)):
             object.__setattr__(self, "times", tuple((int(o), float(t)) for o, t in (self.times or ())))
+
+    def to_record(self) -> dict:
+        """The document as one JSON object (documents.jsonl, a Milvus blob): its fields, and its
+        turns as rows ``[speaker, start, end, is_question, question_turn]``."""
+        record = {f.name: getattr(self, f.name) for f in fields(self)}
+        record["turns"] = turn_rows(self.turns)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict) -> Transcript:
+        """A document read back from ``to_record``'s object."""
+        return cls(**{**record, "turns": turns_from_rows(record["turns"])})
 
     def turn_text(self, turn: Turn) -> str:
         return self.raw[turn.start : turn.end]

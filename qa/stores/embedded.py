@@ -35,7 +35,7 @@ from qa import vectors as vector_index
 from qa.lexical import LexicalIndex, tokenize
 from qa.query import Filters
 from qa.stores.seam import LEXICAL_PARTS, Catalogue, IndexLoadError, PassageTable, WindowRows, conditions
-from qa.transcripts import Transcript, Turn
+from qa.transcripts import Transcript
 
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
@@ -226,10 +226,10 @@ class Index(Catalogue):
             documents = {}
             with open(directory / DOCUMENTS, encoding="utf-8") as handle:
                 for line in handle:
-                    document = _document_from_json(json.loads(line))
+                    document = Transcript.from_record(json.loads(line))
                     documents[document.doc_id] = document
             with open(directory / CHUNKS, encoding="utf-8") as handle:
-                chunks = [Chunk(**json.loads(line)) for line in handle]
+                chunks = [Chunk.from_json(line) for line in handle]
             windows = np.load(directory / WINDOWS, allow_pickle=False)
             vectors = vector_index.load(directory / VECTORS)
             lexical = {part: LexicalIndex.load(directory / BM25 / part) for part in LEXICAL_PARTS}
@@ -293,14 +293,6 @@ class SentenceTable:
         words = tuple(frozenset(vocab[i] for i in ids[a - base : b - base] if i) for a, b in zip(bounds, bounds[1:]))
         rows = self.rows[first:last].tolist()
         return Sentences(tuple((s, e) for _, s, e, _ in rows), words, tuple(kinds for *_, kinds in rows))
-
-
-def _document_from_json(record: dict) -> Transcript:
-    turns = tuple(
-        Turn(index=i, speaker=speaker, start=start, end=end, is_question=is_question, question_turn=question_turn)
-        for i, (speaker, start, end, is_question, question_turn) in enumerate(record.pop("turns"))
-    )
-    return Transcript(turns=turns, **record)
 
 
 def document_profile(document: Transcript) -> str:

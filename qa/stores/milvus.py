@@ -42,7 +42,7 @@ import numpy as np
 from qa.chunking import Chunk
 from qa.query import Filters
 from qa.stores.seam import Catalogue, IndexLoadError, PassageTable, StoreUnavailable, WindowRows, conditions
-from qa.transcripts import Transcript, Turn
+from qa.transcripts import Transcript, turns_from_rows
 
 SCHEMA_VERSION = 1
 DEFAULT_PREFIX = "briefing_qa"
@@ -390,13 +390,12 @@ class MilvusStore(Catalogue):
         return Transcript(
             doc_id=doc_id, path=row["path"], title=row["title"], date=row["date"] or None, source=row["source"] or None,
             url=row["url"] or None, raw=raw, format=row["format"], content_hash=row["content_hash"],
-            turns=tuple(Turn(index=i, speaker=s, start=a, end=b, is_question=q, question_turn=t)
-                        for i, (s, a, b, q, t) in enumerate(turns)),
+            turns=turns_from_rows(turns),
         )
 
     def chunk(self, row: int) -> Chunk:
         record = self.chunk_rows_of([int(row)])[0]
-        return Chunk(**json.loads(record["chunk"]))
+        return Chunk.from_json(record["chunk"])
 
     # -- whole-archive scans ---------------------------------------------------------------------
 
@@ -416,7 +415,7 @@ class MilvusStore(Catalogue):
         if len(records) != count:
             raise StoreUnavailable(f"the Milvus index {self.prefix!r} returned {len(records)} of {count} passages")
         table = PassageTable(
-            chunks=[Chunk(**json.loads(record["chunk"])) for record in records],
+            chunks=[Chunk.from_json(record["chunk"]) for record in records],
             docs=np.array([record["doc"] for record in records], dtype=np.int64),
             first_window=np.array([record["first_window"] for record in records], dtype=np.int64),
             window_count=np.array([record["window_count"] for record in records], dtype=np.int64),
@@ -485,7 +484,7 @@ class _Chunks(Sequence):
         for first in range(0, len(self), 4096):
             rows = list(range(first, min(first + 4096, len(self))))
             for record in self.store.chunk_rows_of(rows):
-                yield Chunk(**json.loads(record["chunk"]))
+                yield Chunk.from_json(record["chunk"])
 
     def __getitem__(self, row):  # type: ignore[override]
         if isinstance(row, slice):

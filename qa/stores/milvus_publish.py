@@ -13,7 +13,6 @@ import json
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,7 +25,7 @@ from qa.stores.milvus import (
     current_generation,
 )
 from qa.stores.seam import IndexLoadError, StoreUnavailable
-from qa.transcripts import Transcript
+from qa.transcripts import Transcript, turn_rows
 
 if TYPE_CHECKING:
     from qa.embedding import TextEncoder
@@ -215,7 +214,7 @@ def publish(index: Index, uri: str, prefix: str = DEFAULT_PREFIX, progress=None,
                 ids = parts["pairs"][row]
                 yield {
                     "id": row, "tokens": _clip(" ".join(vocab[i] for i in ids)), "length": len(ids), **chunk_filters[row],
-                    "chunk": _clip(json.dumps({f.name: getattr(chunk, f.name) for f in fields(Chunk)}, ensure_ascii=False)),
+                    "chunk": _clip(chunk.to_json()),
                     "first_window": int(first_window[row]), "window_count": int(last_window[row] - first_window[row]),
                 }
 
@@ -232,9 +231,8 @@ def publish(index: Index, uri: str, prefix: str = DEFAULT_PREFIX, progress=None,
                 "content_hash": document.content_hash, "date": document.date or "",
                 "tokens": _clip(" ".join(profile)), "placeholder": placeholder,
             })
-            turns = [[t.speaker, t.start, t.end, t.is_question, t.question_turn] for t in document.turns]
             blob_rows.extend(_blob_rows(f"raw:{doc_id}", document.raw, placeholder))
-            blob_rows.extend(_blob_rows(f"turns:{doc_id}", json.dumps(turns, ensure_ascii=False), placeholder))
+            blob_rows.extend(_blob_rows(f"turns:{doc_id}", json.dumps(turn_rows(document.turns), ensure_ascii=False), placeholder))
         insert("documents", document_rows)
 
         frequencies: dict[str, dict[str, int]] = {}
