@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 
 import numpy as np
+
+# BM25's saturation and length normalisation: bm25s's defaults (Lucene's), the same in both stores.
+K1, B = 1.2, 0.75
 
 # Numbers keep their inner points and commas ("8.2", "14,600"), so that figures match exactly.
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*%?|[^\W\d_](?:[\w'\u2019-]*\w)?", re.UNICODE)
@@ -110,7 +114,7 @@ class LexicalIndex:
         import bm25s
         from bm25s.tokenization import Tokenized
 
-        model = bm25s.BM25(k1=1.2, b=0.75)
+        model = bm25s.BM25(k1=K1, b=B)
         model.index(Tokenized(ids=list(rows), vocab=dict(store.ids)), show_progress=False)
         return cls(_sort_postings(model))
 
@@ -179,8 +183,30 @@ class LexicalIndex:
         for token in dict.fromkeys(tokens):
             number = vocab.get(token)
             frequency = int(indptr[number + 1] - indptr[number]) if number is not None else 0
-            weights[token] = float(np.log(1 + (total - frequency + 0.5) / (frequency + 0.5)))
+            weights[token] = idf(total, frequency)
         return weights
+
+
+def idf(total: int, frequency: int) -> float:
+    """BM25's inverse document frequency of a word held by ``frequency`` of ``total`` passages
+    (bm25s's Lucene formula)."""
+    return float(np.log(1 + (total - frequency + 0.5) / (frequency + 0.5)))
+
+
+def token_scores_of_rows(tokens: Sequence[str], rows: Sequence[Sequence[str]], lengths: Sequence[int],
+                         frequencies: Sequence[int], total: int, average_length: float) -> np.ndarray:
+    """BM25 of each token alone on each row of tokens, given each token's document frequency among
+    ``total`` passages of ``average_length``: the formula ``LexicalIndex`` reads from bm25s's
+    matrix, for a store that keeps tokens and frequencies instead of the matrix (Milvus)."""
+    scores = np.zeros((len(tokens), len(rows)), dtype=np.float32)
+    counted = [Counter(row) for row in rows]
+    norms = np.array([K1 * ((1 - B) + B * length / average_length) for length in lengths], dtype=np.float32)
+    for i, (token, frequency) in enumerate(zip(tokens, frequencies)):
+        if frequency == 0:
+            continue
+        tf = np.array([c.get(token, 0) for c in counted], dtype=np.float32)
+        scores[i] = np.float32(idf(total, frequency)) * tf / (norms + tf)
+    return scores
 
 
 def _sort_postings(model):

@@ -9,7 +9,7 @@ import pytest
 
 from qa.answering import AnswerModel
 from qa.build import build_index
-from qa.lexical import LexicalIndex, tokenize
+from qa.lexical import LexicalIndex, token_scores_of_rows, tokenize
 from qa.query import Filters
 from qa.ranking import TITLE_WORDS
 from qa.search import Searcher
@@ -79,6 +79,20 @@ def test_token_scores_are_the_query_score_split_by_word(tmp_path):
     # After a save and load too (postings sorted within each word on load).
     lexical.save(tmp_path / "bm25")
     assert np.array_equal(LexicalIndex.load(tmp_path / "bm25").token_scores_at(tokens, some), rows[:, some])
+
+
+def test_bm25_from_tokens_and_frequencies_equals_the_index():
+    # The Milvus store keeps each passage's tokens and each word's document frequency, not bm25s's
+    # matrix; the one formula it calls gives the embedded index's values.
+    texts = ["the lighthouse loan was settled", "the harbour reopens to ferries", "loan loan lighthouse", ""]
+    lexical = LexicalIndex.build(texts)
+    rows = [tokenize(text) or [""] for text in texts]  # a text without words is the empty token, as stored
+    tokens = list(dict.fromkeys(tokenize("lighthouse loan harbour zebra")))
+    frequencies = [sum(token in row for row in rows) for token in tokens]
+    computed = token_scores_of_rows(tokens, rows, [len(row) for row in rows], frequencies, len(rows),
+                                    sum(map(len, rows)) / len(rows))
+    assert computed.any()
+    assert np.allclose(computed, lexical.token_scores_at(tokens, np.arange(len(texts))), rtol=1e-6, atol=0)
 
 
 def test_words_naming_the_briefing_pick_the_briefing_not_the_passage(made_up_index):

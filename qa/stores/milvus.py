@@ -24,7 +24,7 @@ generations; this module reads them, and holds what both need (the names, the sc
 the connection, the filter expression).
 
 The BM25 search of Milvus picks the lexical *candidates*; the BM25 values the ranker fuses are
-computed here from the stored tokens and ``terms`` (bm25s's Lucene formula, k1 1.2, b 0.75),
+computed from the stored tokens and ``terms`` by ``qa.lexical.token_scores_of_rows`` (one formula),
 so they equal the embedded store's, and occasion-free BM25 and the document prior work as there.
 """
 
@@ -40,6 +40,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 
 from qa.chunking import Chunk
+from qa.lexical import idf, token_scores_of_rows
 from qa.query import Filters
 from qa.stores.seam import Catalogue, IndexLoadError, PassageTable, StoreUnavailable, WindowRows, conditions
 from qa.transcripts import Transcript, turns_from_rows
@@ -48,7 +49,6 @@ SCHEMA_VERSION = 1
 DEFAULT_PREFIX = "briefing_qa"
 KINDS = ("windows", "chunks", "documents", "terms", "blobs")
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,120}")
-_K1, _B = 1.2, 0.75  # bm25s's defaults, as the embedded store builds them
 TIMEOUT = 10.0  # seconds: a store call that takes longer is "unavailable"
 _ROW_CACHE = 20_000  # rows of each kind kept: a generation never changes
 _SCAN_LIMIT = 16_384  # the most hits one Milvus search returns (dense_scan)
@@ -339,7 +339,10 @@ class MilvusStore(Catalogue):
         return {t: known[t] for t in tokens}
 
     def _bm25(self, part: str, tokens: Sequence[str], rows: list[list[str]], lengths: Sequence[int]) -> np.ndarray:
-        return bm25_token_scores(tokens, rows, lengths, self._frequencies(tokens), part, self.stats[part])
+        frequencies = self._frequencies(tokens)
+        stats = self.stats[part]
+        return token_scores_of_rows(tokens, rows, lengths, [frequencies[t][part] for t in tokens], stats["count"],
+                                    stats["average_length"])
 
     def token_scores_at(self, part: str, tokens: Sequence[str], ids: np.ndarray) -> np.ndarray:
         if not tokens or len(ids) == 0:
@@ -364,7 +367,7 @@ class MilvusStore(Catalogue):
     def idf(self, tokens: Sequence[str]) -> dict[str, float]:
         total = self.stats["windows"]["count"]
         frequencies = self._frequencies(list(dict.fromkeys(tokens)))
-        return {t: float(np.log(1 + (total - f["windows"] + 0.5) / (f["windows"] + 0.5))) for t, f in frequencies.items()}
+        return {t: idf(total, f["windows"]) for t, f in frequencies.items()}
 
     # -- documents and chunks ----------------------------------------------------------------
 
@@ -493,24 +496,6 @@ class _Chunks(Sequence):
             raise IndexError(row)
         return self.store.chunk(int(row))
 
-
-def bm25_token_scores(
-    tokens: Sequence[str], rows: list[list[str]], lengths: Sequence[int], frequencies: dict[str, dict], part: str,
-    stats: dict,
-) -> np.ndarray:
-    """BM25 of each token alone on each row of tokens: bm25s's Lucene formula, as ``LexicalIndex``."""
-    count, average = stats["count"], stats["average_length"]
-    scores = np.zeros((len(tokens), len(rows)), dtype=np.float32)
-    counted = [Counter(row) for row in rows]
-    norms = np.array([_K1 * ((1 - _B) + _B * length / average) for length in lengths], dtype=np.float32)
-    for i, token in enumerate(tokens):
-        df = frequencies[token][part]
-        if df == 0:
-            continue
-        idf = np.float32(np.log(1 + (count - df + 0.5) / (df + 0.5)))
-        tf = np.array([c.get(token, 0) for c in counted], dtype=np.float32)
-        scores[i] = idf * tf / (norms + tf)
-    return scores
 
 
 def ensure_loaded(client, collection: str) -> None:
