@@ -108,117 +108,116 @@ def _build(
         # Same code, same model, same documents: the index on disk is what a rebuild would write.
         return BuildReport(len(transcripts), len(previous.chunks), tuple(skipped), time.perf_counter() - began,
                            out_dir, reused=len(previous.windows), up_to_date=True)
+    # 1. Each document's passages, windows, sentences and tokens: an unchanged one's as they were.
     earlier = _Earlier.of(previous) if previous is not None else None
-    store = earlier.store if earlier is not None else TokenStore()
-    chunks: list[Chunk] = []
-    window_parts: list[np.ndarray] = []
-    window_ids: list[list[int]] = []
-    pair_ids: list[list[int]] = []
-    sentence_parts: list[np.ndarray] = []
-    sentence_ids: list[list[int]] = []
-    vector_parts: list[np.ndarray] = []
-    missing_texts: list[str] = []
-    missing_at: list[int] = []  # window positions still to embed
-    window_count = 0
+    parts = _Parts(earlier.store if earlier is not None else TokenStore(), encoder.dimension)
     for document in transcripts:
-        same = earlier is not None and earlier.hashes.get(document.doc_id) == hashes[document.doc_id]
-        if same:
-            # An unchanged document: its chunks, windows, vectors and tokens as they were.
-            part = earlier.document(document.doc_id, first_row=len(chunks))
-            chunks.extend(part.chunks)
-            window_parts.append(part.windows)
-            vector_parts.append(part.vectors)
-            window_ids.extend(part.window_ids)
-            pair_ids.extend(part.pair_ids)
-            sentence_parts.append(part.sentences)
-            sentence_ids.extend(part.sentence_ids)
-            window_count += len(part.windows)
+        if earlier is not None and earlier.hashes.get(document.doc_id) == hashes[document.doc_id]:
+            parts.add(earlier.document(document.doc_id, first_row=len(parts.chunks)))
             continue
-        own = chunk_transcript(document, first_id=len(chunks))
-        # Each passage's sentences, split once: the windows are runs of them, and the answer and
-        # the highlights read them (with their words) instead of splitting per question.
-        sentences = [(chunk, sentence_spans(document.raw, chunk.start, chunk.end)) for chunk in own]
-        rows = [
-            (chunk.chunk_id, start, end) for chunk, spans in sentences
-            for start, end in window_spans(document.raw, chunk, sentences=spans)
-        ]
-        sentence_rows = [(chunk.chunk_id, start, end, kinds_present(document.raw[start:end]))
-                         for chunk, spans in sentences for start, end in spans]
-        sentence_parts.append(np.array(sentence_rows, dtype=np.int64).reshape(-1, 4))
-        sentence_ids.extend(store.encode(document.raw[start:end]) for _, start, end, _ in sentence_rows)
-        texts = [clean_for_model(document.raw[start:end]) for _, start, end in rows]
         # A changed document is re-embedded only where its words changed.
         known = earlier.vectors_by_text(document.doc_id) if earlier is not None else {}
         if not known and seed_vectors is not None:
             known = seed_vectors(document)
-        vectors = np.zeros((len(rows), encoder.dimension), dtype=np.float32)
-        for position, text in enumerate(texts):
-            vector = known.get(text)
-            if vector is None:
-                missing_texts.append(text)
-                missing_at.append(window_count + position)
-            else:
-                vectors[position] = vector
-        chunks.extend(own)
-        window_parts.append(np.array(rows, dtype=np.int64).reshape(-1, 3))
-        vector_parts.append(vectors)
-        window_ids.extend(store.encode(text) for text in texts)
-        pair_ids.extend(store.encode(_pair_text(document, chunk)) for chunk in own)
-        window_count += len(rows)
-    windows = np.concatenate(window_parts) if window_parts else np.zeros((0, 3), dtype=np.int64)
-    vectors = np.concatenate(vector_parts) if vector_parts else np.zeros((0, encoder.dimension), dtype=np.float32)
-    sentence_table = np.concatenate(sentence_parts) if sentence_parts else np.zeros((0, 4), dtype=np.int64)
+        parts.add(_new_part(document, parts.store, len(parts.chunks), known, encoder.dimension))
+    # 2. The windows no earlier index or store lends a vector for, embedded.
+    vectors = parts.vectors()
+    missing_at, missing_texts = parts.missing()
     if on_total:
         on_total(len(missing_texts))
     if missing_texts:
         vectors[missing_at] = _embed(missing_texts, encoder, batch_size, progress)
+    # 3. The files, written beside the index and swapped into place.
+    seconds = _write(out_dir, parts, vectors, transcripts, began, lambda seconds, files: {
+        "format_version": FORMAT_VERSION,
+        "model": encoder.name,
+        "backend": encoder.backend,
+        "dimension": encoder.dimension,
+        # Questions are encoded with the query prompt recorded here, passages were with the document one.
+        "prompts": encoder.prompts,
+        "max_tokens": encoder.max_tokens,
+        "vector_index": files["vector_index"],
+        "chunk_count": len(parts.chunks),
+        "window_count": len(vectors),
+        "document_count": len(transcripts),
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "build_seconds": round(seconds, 2),
+        "pipeline": pipeline_hash(),
+        "encoded_windows": len(missing_texts),
+        "sources": [str(s) for s in sources],
+        "documents": hashes,
+        "skipped": [asdict(s) for s in skipped],
+        "files": files["checksums"],
+    })
+    return BuildReport(len(transcripts), len(parts.chunks), tuple(skipped), seconds, out_dir,
+                       encoded=len(missing_texts), reused=len(vectors) - len(missing_texts))
 
+
+def _new_part(document: Transcript, store: TokenStore, first_row: int, known: dict[str, np.ndarray],
+              dimension: int) -> _Part:
+    """A new or changed document's passages, windows, sentences and tokens; its windows' vectors
+    where ``known`` (window text -> vector) has them, the others listed as missing."""
+    own = chunk_transcript(document, first_id=first_row)
+    # Each passage's sentences, split once: the windows are runs of them, and the answer and
+    # the highlights read them (with their words) instead of splitting per question.
+    sentences = [(chunk, sentence_spans(document.raw, chunk.start, chunk.end)) for chunk in own]
+    rows = [
+        (chunk.chunk_id, start, end) for chunk, spans in sentences
+        for start, end in window_spans(document.raw, chunk, sentences=spans)
+    ]
+    sentence_rows = [(chunk.chunk_id, start, end, kinds_present(document.raw[start:end]))
+                     for chunk, spans in sentences for start, end in spans]
+    texts = [clean_for_model(document.raw[start:end]) for _, start, end in rows]
+    vectors = np.zeros((len(rows), dimension), dtype=np.float32)
+    missing = []
+    for position, text in enumerate(texts):
+        vector = known.get(text)
+        if vector is None:
+            missing.append((position, text))
+        else:
+            vectors[position] = vector
+    return _Part(
+        chunks=own,
+        windows=np.array(rows, dtype=np.int64).reshape(-1, 3),
+        vectors=vectors,
+        window_ids=[store.encode(text) for text in texts],
+        pair_ids=[store.encode(_pair_text(document, chunk)) for chunk in own],
+        sentences=np.array(sentence_rows, dtype=np.int64).reshape(-1, 4),
+        sentence_ids=[store.encode(document.raw[start:end]) for _, start, end, _ in sentence_rows],
+        missing=tuple(missing),
+    )
+
+
+def _write(out_dir: Path, parts: _Parts, vectors: np.ndarray, transcripts: list[Transcript], began: float,
+           manifest_of: Callable[[float, dict], dict]) -> float:
+    """Write the index's files to a folder beside ``out_dir``, the manifest last, and swap it into
+    place; returns the build's seconds. ``manifest_of(seconds, files)`` gives the manifest."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
     try:
-        index = vector_index.build(vectors, encoder.dimension)
+        index = vector_index.build(vectors, vectors.shape[1])
         faiss.write_index(index, str(staging / VECTORS))
-        np.save(staging / WINDOWS, windows, allow_pickle=False)
-        np.save(staging / SENTENCES, sentence_table, allow_pickle=False)
-        LexicalIndex.from_ids(window_ids, store).save(staging / BM25 / "windows")
-        LexicalIndex.from_ids(pair_ids, store).save(staging / BM25 / "pairs")
+        np.save(staging / WINDOWS, parts.table("windows"), allow_pickle=False)
+        np.save(staging / SENTENCES, parts.table("sentences"), allow_pickle=False)
+        LexicalIndex.from_ids(parts.window_ids, parts.store).save(staging / BM25 / "windows")
+        LexicalIndex.from_ids(parts.pair_ids, parts.store).save(staging / BM25 / "pairs")
         LexicalIndex.build([document_profile(t) for t in transcripts]).save(staging / BM25 / "documents")
-        store.save(staging / TOKENS, {"windows": window_ids, "pairs": pair_ids, "sentences": sentence_ids})
+        parts.store.save(staging / TOKENS, {"windows": parts.window_ids, "pairs": parts.pair_ids,
+                                             "sentences": parts.sentence_ids})
         with open(staging / CHUNKS, "w", encoding="utf-8") as handle:
-            for chunk in chunks:
+            for chunk in parts.chunks:
                 handle.write(chunk.to_json() + "\n")
         with open(staging / DOCUMENTS, "w", encoding="utf-8") as handle:
             for document in transcripts:
                 handle.write(json.dumps(document.to_record(), ensure_ascii=False) + "\n")
         seconds = time.perf_counter() - began
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "model": encoder.name,
-            "backend": encoder.backend,
-            "dimension": encoder.dimension,
-            # Questions are encoded with the query prompt recorded here, passages were with the document one.
-            "prompts": encoder.prompts,
-            "max_tokens": encoder.max_tokens,
-            "vector_index": vector_index.kind(index),
-            "chunk_count": len(chunks),
-            "window_count": len(windows),
-            "document_count": len(transcripts),
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "build_seconds": round(seconds, 2),
-            "pipeline": pipeline_hash(),
-            "encoded_windows": len(missing_texts),
-            "sources": [str(s) for s in sources],
-            "documents": {d.doc_id: {"path": d.path, "sha256": d.content_hash} for d in transcripts},
-            "skipped": [asdict(s) for s in skipped],
-            "files": file_checksums(staging),
-        }
+        manifest = manifest_of(seconds, {"vector_index": vector_index.kind(index), "checksums": file_checksums(staging)})
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         _swap_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return BuildReport(len(transcripts), len(chunks), tuple(skipped), seconds, out_dir,
-                       encoded=len(missing_texts), reused=len(windows) - len(missing_texts))
+    return seconds
 
 
 def _previous_index(out_dir: Path, encoder: TextEncoder) -> Index | None:
@@ -239,13 +238,56 @@ def _previous_index(out_dir: Path, encoder: TextEncoder) -> Index | None:
 
 @dataclass(frozen=True)
 class _Part:
+    """One document's share of the index (rows numbered from where it stands in the index)."""
+
     chunks: list[Chunk]
-    windows: np.ndarray
+    windows: np.ndarray  # (chunk row, start, end) per window
     vectors: np.ndarray
     window_ids: list[list[int]]
     pair_ids: list[list[int]]
-    sentences: np.ndarray
+    sentences: np.ndarray  # (chunk row, start, end, answer kinds) per sentence
     sentence_ids: list[list[int]]
+    missing: tuple[tuple[int, str], ...] = ()  # (window position, text) still to embed
+
+
+class _Parts:
+    """The documents' parts in index order, joined into the index's tables."""
+
+    def __init__(self, store: TokenStore, dimension: int) -> None:
+        self.store = store
+        self.dimension = dimension
+        self.parts: list[_Part] = []
+        self.chunks: list[Chunk] = []
+        self.window_ids: list[list[int]] = []
+        self.pair_ids: list[list[int]] = []
+        self.sentence_ids: list[list[int]] = []
+
+    def add(self, part: _Part) -> None:
+        self.parts.append(part)
+        self.chunks.extend(part.chunks)
+        self.window_ids.extend(part.window_ids)
+        self.pair_ids.extend(part.pair_ids)
+        self.sentence_ids.extend(part.sentence_ids)
+
+    def table(self, name: str) -> np.ndarray:
+        """The windows (3 columns) or sentences (4) of every part, one table."""
+        width = {"windows": 3, "sentences": 4}[name]
+        tables = [getattr(part, name) for part in self.parts]
+        return np.concatenate(tables) if tables else np.zeros((0, width), dtype=np.int64)
+
+    def vectors(self) -> np.ndarray:
+        tables = [part.vectors for part in self.parts]
+        return np.concatenate(tables) if tables else np.zeros((0, self.dimension), dtype=np.float32)
+
+    def missing(self) -> tuple[list[int], list[str]]:
+        """The index positions and texts of the windows still to embed."""
+        positions, texts, offset = [], [], 0
+        for part in self.parts:
+            for position, text in part.missing:
+                positions.append(offset + position)
+                texts.append(text)
+            offset += len(part.windows)
+        return positions, texts
 
 
 class _Earlier:
@@ -279,8 +321,6 @@ class _Earlier:
     @classmethod
     def of(cls, index: Index) -> _Earlier | None:
         if index.directory is None:
-            return None
-        if index.sentence_table is None:  # built before sentences were stored
             return None
         try:
             store, parts = TokenStore.load(index.directory / TOKENS, ("windows", "pairs", "sentences"))
