@@ -6,8 +6,10 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 
 from qa.query import Filters
+from qa.results import Citation
 from qa.search import Searcher
 from qa.text import collapse_whitespace
 
@@ -28,11 +30,7 @@ def matches(searcher: Searcher, question: str, filters: Filters | None = None, s
         yield {
             "n": n,
             "text": collapse_whitespace(document.raw[chunk.start : chunk.end]),
-            "citation": {
-                "doc_id": document.doc_id, "path": document.path, "title": document.title, "date": document.date,
-                "source": document.source, "url": document.url, "speaker": chunk.speaker, "turn": chunk.turn,
-                "start": chunk.start, "end": chunk.end,
-            },
+            "citation": asdict(Citation.of(document, chunk)),
         }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -16,8 +16,16 @@ from qa.matching import MATCH_FLOOR, Timeline
 from qa.query import Filters
 from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS, SORTS
 
+if TYPE_CHECKING:
+    from qa.chunking import Chunk
+    from qa.transcripts import Transcript
+
 # ---------------------------------------------------------------------------------------------
 # The result types
+
+# The document's fields a citation and the document list carry (the Transcript's names).
+DOCUMENT_FIELDS = ("doc_id", "path", "title", "date", "source", "url")
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -35,6 +43,18 @@ class Citation:
     end: int
     # Video captions: seconds into the video where the cited words begin (else None).
     t: float | None = None
+
+    @classmethod
+    def of(cls, document: Transcript, chunk: Chunk, start: int | None = None, end: int | None = None) -> Citation:
+        """The citation of ``chunk`` of ``document``, or of the words at ``start``:``end`` within it."""
+        return cls(
+            **{name: getattr(document, name) for name in DOCUMENT_FIELDS},
+            speaker=chunk.speaker,
+            turn=chunk.turn,
+            start=chunk.start if start is None else start,
+            end=chunk.end if end is None else end,
+            t=document.time_at(start) if start is not None and document.times else chunk.t,
+        )
 
 
 @dataclass(frozen=True)
@@ -133,13 +153,16 @@ class AskRequest(BaseModel):
         )
 
 
-class CitationOut(BaseModel):
+class DocumentMeta(BaseModel):
     doc_id: str
     path: str = Field(description="The file's path relative to the folder it was indexed from.")
     title: str
     date: str | None = Field(description="ISO date of the briefing, when the file gives one.")
     source: str | None
     url: str | None
+
+
+class CitationOut(DocumentMeta):
     speaker: str | None
     turn: int = Field(description="Index of the speaker turn in the document.")
     start: int = Field(description="Character offset of the first cited character in the raw file.")
@@ -235,15 +258,6 @@ class TurnOut(BaseModel):
     end: int
     is_question: bool
     question_turn: int | None
-
-
-class DocumentMeta(BaseModel):
-    doc_id: str
-    path: str
-    title: str
-    date: str | None
-    source: str | None
-    url: str | None
 
 
 class DocumentSummary(DocumentMeta):

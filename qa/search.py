@@ -257,20 +257,7 @@ class Searcher:
 
     def citation(self, row: int, start: int | None = None, end: int | None = None) -> Citation:
         chunk = self.index.chunks[row]
-        document = self.index.documents[chunk.doc_id]
-        return Citation(
-            doc_id=document.doc_id,
-            path=document.path,
-            title=document.title,
-            date=document.date,
-            source=document.source,
-            url=document.url,
-            speaker=chunk.speaker,
-            turn=chunk.turn,
-            start=chunk.start if start is None else start,
-            end=chunk.end if end is None else end,
-            t=document.time_at(start) if start is not None and document.times else chunk.t,
-        )
+        return Citation.of(self.index.documents[chunk.doc_id], chunk, start, end)
 
     def passage(self, row: int, score: float, rank: int, window: int, query_idf: dict[str, float],
                 phrases: tuple[str, ...] = (), shown: AnswerSentence | None = None) -> Passage:

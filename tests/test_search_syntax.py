@@ -193,6 +193,9 @@ def test_export_csv_matches_jsonl_and_keeps_the_citation_invariant(client, raw_b
         assert (row["path"], int(row["start"]), int(row["end"])) == (
             line["citation"]["path"], line["citation"]["start"], line["citation"]["end"])
         assert_citation_invariant({"text": row["text"], "citation": {**line["citation"]}}, raw_by_path)
+    # An exported citation is the one /api/ask gives for the same passage, field for field.
+    asked = client.get("/api/ask", params={"q": query, "sort": "newest", "k": 1}).json()["passages"][0]["citation"]
+    assert lines[0]["citation"] == asked
 
 
 @pytest.mark.parametrize(("params", "field"), [
