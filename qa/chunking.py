@@ -188,7 +188,8 @@ def chunk_all(transcripts: list[Transcript]) -> list[Chunk]:
     return chunks
 
 
-_MARKUP = re.compile(r"</?s>|\\(?=[\[\]_*])")
+# Strike-out tags (the transcripts print corrections as <s>word</s>); Markdown is resolved on reading.
+_MARKUP = re.compile(r"</?s>")
 
 
 def embedding_text(chunk: Chunk) -> str:
@@ -228,6 +229,6 @@ def window_spans(raw: str, chunk: Chunk, max_words: int = WINDOW_WORDS,
 
 
 def clean_for_model(text: str) -> str:
-    """Text without struck-out words and Markdown escapes, for the encoder and the BM25 index."""
+    """Text without struck-out words, for the encoder and the BM25 index."""
     text = re.sub(r"<s>.*?</s>", " ", text, flags=re.S)
     return collapse_whitespace(_MARKUP.sub("", text))

@@ -159,8 +159,10 @@ def parse(raw: str, relative_path: str, digest: str = "") -> Transcript:
     digest = digest or content_hash(raw.encode("utf-8"))
 
     front = _front_matter(raw)
-    if front is not None:
-        meta, body_start = front
+    if front is not None or Path(relative_path).suffix.lower() in MARKDOWN_SUFFIXES:
+        # Markdown (a front-matter file is one): read as the text it shows.
+        meta, body_start = front or ({}, 0)
+        raw = raw[:body_start] + markdown_text(raw[body_start:])
         turns = inline_turns(raw, body_start)
         return Transcript(
             doc_id=doc_id,
@@ -171,7 +173,7 @@ def parse(raw: str, relative_path: str, digest: str = "") -> Transcript:
             url=_str_or_none(meta.get("source_url")),
             raw=raw,
             turns=turns,
-            format="front-matter",
+            format="markdown",
             content_hash=digest,
         )
 
@@ -288,7 +290,29 @@ def clean_title(value: object) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# YAML front matter (the White House scrape, and Markdown archives in general)
+# Markdown: text files with YAML front matter (the White House scrape, and Markdown archives in
+# general) or a Markdown suffix. The document's text is the text the Markdown shows: backslash
+# escapes ("\\[sic\\]"), emphasis marks ("*Q  Hi, Jen.*", "**,**") and heading marks resolved, the
+# file's words otherwise unchanged, so that a quote copied from a passage is the transcript's.
+
+MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
+_HEADING = re.compile(r"^[ ]{0,3}#{1,6}[ \t]+(?=\S)", re.M)
+# Emphasis: *a*, **a**, ***a***, and _a_ ... not within a word; neither mark escaped nor
+# crossing a blank line. The text inside is kept.
+_EMPHASIS = re.compile(
+    r"(?<![\\*])(?P<star>\*{1,3})(?=[^\s*])(?P<s>(?:(?!\n[ \t]*\n)[^*])+?)(?<=[^\s\\*])(?P=star)(?!\*)"
+    r"|(?<![\\\w])(?P<line>_{1,3})(?=[^\s_])(?P<u>(?:(?!\n[ \t]*\n)[^_])+?)(?<=[^\s\\_])(?P=line)(?!\w)"
+)
+# A backslash before ASCII punctuation is Markdown's escape of that character.
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def markdown_text(body: str) -> str:
+    """The text a Markdown body shows: heading marks, emphasis marks and escapes resolved."""
+    body = _HEADING.sub("", body)
+    body = _EMPHASIS.sub(lambda m: m.group("s") if m.group("star") else m.group("u"), body)
+    return _ESCAPE.sub(r"\1", body)
+
 
 _FRONT_MATTER = re.compile(r"\A(?:\ufeff)?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 

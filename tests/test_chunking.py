@@ -286,12 +286,13 @@ def make_chunk(text: str) -> Chunk:
             "We will lower the tariffs.",
         ),
         (
-            "The <s>Chinese</s> <s>PRC</s> delegation \\[sic\\] arrived.",
+            "The <s>Chinese</s> <s>PRC</s> delegation [sic] arrived.",
             "The delegation [sic] arrived.",
         ),
         (
-            "As the \\[senior administration official\\] said, the new\\_rule is \\*final\\*.",
-            "As the [senior administration official] said, the new_rule is *final*.",
+            # A plain text file's backslashes are its words (Markdown is resolved on reading).
+            "As the \\[senior administration official\\] said.",
+            "As the \\[senior administration official\\] said.",
         ),
         ("A stray </s> tag and <s> another.", "A stray tag and another."),
         ("No markup here.", "No markup here."),
@@ -305,6 +306,7 @@ def test_embedding_text_of_a_parsed_chunk() -> None:
     raw = wh_document("We <s>will</s> won\u2019t comment on \\[sic\\] that.")
     chunks = chunk_transcript(parse(raw, "markup.md"))
     answer = next(c for c in chunks if c.turn == 1)
-    # The citation text keeps the source as written; only the encoder's text is cleaned.
-    assert answer.text == "We <s>will</s> won\u2019t comment on \\[sic\\] that."
+    # The citation text is the text the Markdown shows (escapes resolved, struck-out words kept
+    # as the transcript prints them); the encoder's text leaves the struck-out words out.
+    assert answer.text == "We <s>will</s> won\u2019t comment on [sic] that."
     assert embedding_text(answer) == "We won\u2019t comment on [sic] that."

@@ -17,6 +17,7 @@ from qa.transcripts import (
     Transcript,
     display_speaker,
     make_doc_id,
+    markdown_text,
     parse,
 )
 
@@ -183,7 +184,7 @@ def wh() -> Transcript:
 
 
 def test_wh_literal_metadata(wh: Transcript) -> None:
-    assert wh.format == "front-matter"
+    assert wh.format == "markdown"
     # The date comes from the front matter, not from the file name.
     assert wh.date == "2021-03-09"
     assert wh.url == (
@@ -217,7 +218,7 @@ def test_wh_literal_turn_text(wh: Transcript) -> None:
         "Good afternoon.\u00a0 We have a special guest <s>today</s> this\nafternoon.",
         "Thank you, Jen.\u00a0 The President\u2019s trip to Asia will\nfocus on the Quad.",
         "Thanks, Jen.\u00a0 Jake, on China: did the tariffs come up?",
-        "No, it did not come up.\u00a0 The talks were \\[sic\\] about\ntrade.",
+        "No, it did not come up.\u00a0 The talks were [sic] about\ntrade.",
         "Follow-up?",
         "(Laughter.)\u00a0 Go ahead.",
         "Thanks, Jen.",
@@ -225,13 +226,33 @@ def test_wh_literal_turn_text(wh: Transcript) -> None:
     ]
 
 
+def test_markdown_is_read_as_the_text_it_shows() -> None:
+    body = ("# A heading\n\nMS. PSAKI:\u00a0 Thanks, \\[moderator\\]. It is \\*final\\*, the new\\_rule.\n\n"
+            "*Q\u00a0\u00a0\u00a0 Hi, Jen.  Can you hear me?*\n\n"
+            "MS. PSAKI:\u00a0 We **will** act, in_place names and 2 * 3 * 4 kept.\n\n\\###\n")
+    front = "---\ntitle: Test\ndate: '2021-03-09'\n---\n"
+    transcript = parse(front + body, "briefing.txt")  # the heading is a preamble, in no turn
+    assert transcript.format == "markdown"
+    assert transcript.raw.startswith(front)  # the front matter as written
+    shown = transcript.raw[len(front):]
+    assert "\\" not in shown and "**" not in shown and not shown.startswith("#")
+    assert [(t.speaker, transcript.raw[t.start : t.end]) for t in transcript.turns] == [
+        ("Ms. Psaki", "Thanks, [moderator]. It is *final*, the new_rule."),
+        (REPORTER, "Hi, Jen.  Can you hear me?"),
+        ("Ms. Psaki", "We will act, in_place names and 2 * 3 * 4 kept."),
+    ]
+    # A file named .md without front matter is Markdown too; a plain text file stays as written.
+    assert parse(body, "notes.md").raw == markdown_text(body)
+    assert parse(body, "notes.txt").raw == body
+
+
 def test_wh_literal_venue_and_time_lines_are_in_no_turn(wh: Transcript) -> None:
     joined = "\n".join(texts(wh))
     assert "Brady" not in joined
     assert "1:17" not in joined
     assert "2:37" not in joined
-    assert wh.turns[0].start == WH_RAW.index("Good afternoon.")
-    assert wh.turns[-1].end == WH_RAW.index("Thank you, everyone.") + len("Thank you, everyone.")
+    assert wh.turns[0].start == wh.raw.index("Good afternoon.")
+    assert wh.turns[-1].end == wh.raw.index("Thank you, everyone.") + len("Thank you, everyone.")
 
 
 def test_wh_label_spacing_and_case_variants() -> None:
@@ -362,7 +383,7 @@ def manifest_urls() -> dict[str, str]:
 def test_corpus_every_file_parses_with_front_matter_metadata(corpus: list[Transcript]) -> None:
     assert len(corpus) == 214
     for transcript in corpus:
-        assert transcript.format == "front-matter", transcript.path
+        assert transcript.format == "markdown", transcript.path
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", transcript.date or ""), transcript.path
         assert transcript.date == transcript.path[:10], transcript.path
         assert transcript.title and transcript.title != Path(transcript.path).stem, transcript.path
@@ -415,7 +436,8 @@ def test_corpus_speakers(corpus: list[Transcript]) -> None:
     assert speakers["Ms. Psaki"] == 4983
     assert speakers["Mr. Kirby"] == 1964
     assert speakers["Mr. Sullivan"] == 896
-    assert speakers[REPORTER] == 13642
+    # 4 more than before Markdown was resolved: reporters' turns printed in emphasis ("*Q  Hi, Jen.*").
+    assert speakers[REPORTER] == 13646
     assert speakers["Senior Administration Official"] == 486
     assert speakers["Secretary Raimondo"] == 49
     assert speakers["Administrator McCarthy"] == 12
@@ -502,7 +524,7 @@ def test_crlf_files_parse_like_lf_files() -> None:
 
 def test_wh_front_matter_with_crlf() -> None:
     transcript = parse(WH_RAW.replace("\n", "\r\n"), "2020-01-01_wh_pb-test.txt")
-    assert transcript.format == "front-matter"
+    assert transcript.format == "markdown"
     assert transcript.date == "2021-03-09"
     assert [t.speaker for t in transcript.turns][:3] == ["Ms. Psaki", "Mr. Sullivan", REPORTER]
     assert texts(transcript)[-1] == "Thank you, everyone."
