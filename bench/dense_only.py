@@ -64,7 +64,7 @@ def main() -> int:
                 for rank, row in enumerate(seen, start=1):
                     chunk = index.chunks[row]
                     document = index.documents[chunk.doc_id]
-                    if holds_gold(document.path, document.raw[chunk.start : chunk.end], gold):
+                    if holds_gold(document.path, document.raw[chunk.start : chunk.end], gold, document.copies):
                         hits1 += rank == 1
                         hits5 += rank <= 5
                         mrr += 1.0 / rank

@@ -26,7 +26,7 @@ from qa.pages import find_document, mount_pages
 from qa.query import Filters
 from qa.reloader import Reloader, load_searcher, return_large_blocks_to_the_system
 from qa.results import (
-    OFFSET_HELP, SORT_HELP, SYNTAX_HELP, Answer, AskRequest, AskResponse, DocumentDetail, DocumentMeta,
+    OFFSET_HELP, ROLE_HELP, SORT_HELP, SYNTAX_HELP, Role, Answer, AskRequest, AskResponse, DocumentDetail, DocumentMeta,
     DocumentSummary, ErrorOut, Health, Ready, Sort, TimelineResponse, TurnOut, answer_model, timeline_json,
 )
 from qa import export
@@ -195,10 +195,11 @@ def filter_params(
     date_from: Annotated[date | None, Query()] = None,
     date_to: Annotated[date | None, Query()] = None,
     doc_id: Annotated[str | None, Query(max_length=200)] = None,
+    role: Annotated[Role | None, Query(description=ROLE_HELP)] = None,
 ) -> Filters:
     """The filters of a GET, as the search reads them."""
     return Filters(speaker or None, date_from.isoformat() if date_from else None,
-                   date_to.isoformat() if date_to else None, doc_id or None)
+                   date_to.isoformat() if date_to else None, doc_id or None, role)
 
 
 Serving = Annotated[Searcher, Depends(serving)]

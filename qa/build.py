@@ -103,7 +103,8 @@ def _build(
     out_dir = Path(out_dir)
     transcripts, skipped = load_folder(sources)
     previous = _previous_index(out_dir, encoder) if incremental else None
-    hashes = {d.doc_id: {"path": d.path, "sha256": d.content_hash} for d in transcripts}
+    hashes = {d.doc_id: {"path": d.path, "sha256": d.content_hash, **({"copies": [p for p, _ in d.copies]} if d.copies else {})}
+              for d in transcripts}
     if previous is not None and previous.manifest.get("documents") == hashes:
         # Same code, same model, same documents: the index on disk is what a rebuild would write.
         return BuildReport(len(transcripts), len(previous.chunks), tuple(skipped), time.perf_counter() - began,

@@ -54,15 +54,15 @@ def collect(searcher: Searcher, questions: list[GoldQuestion], offtopic: list[st
         ], dtype=np.int64)
         right = frozenset(
             item.row for item in ranked if isinstance(gold, GoldQuestion)
-            and holds_gold(*_passage_text(searcher, item.row), gold))
+            and _passage_holds(searcher, item.row, gold))
         data.append(QuestionData(text, evidence, labels, query, isinstance(gold, GoldQuestion), ranked, right))
     return data
 
 
-def _passage_text(searcher: Searcher, row: int) -> tuple[str, str]:
+def _passage_holds(searcher: Searcher, row: int, gold: GoldQuestion) -> bool:
     chunk = searcher.index.chunks[row]
     document = searcher.index.documents[chunk.doc_id]
-    return document.path, document.raw[chunk.start : chunk.end]
+    return holds_gold(document.path, document.raw[chunk.start : chunk.end], gold, document.copies)
 
 
 def _as_answer(searcher: Searcher, candidate: answering.Candidate) -> AnswerSentence:
@@ -271,7 +271,7 @@ def fit_weights(searcher: Searcher, questions: list[GoldQuestion], rounds: int =
     def is_right(row: int, gold: GoldQuestion) -> bool:
         chunk = store.chunks[row]
         document = store.documents[chunk.doc_id]
-        return holds_gold(document.path, document.raw[chunk.start : chunk.end], gold)
+        return holds_gold(document.path, document.raw[chunk.start : chunk.end], gold, document.copies)
 
     prepared = []
     for gold in questions:

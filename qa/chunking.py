@@ -146,6 +146,12 @@ def shorten(text: str, words: int = QUESTION_PREVIEW_WORDS) -> str:
     return " ".join(parts) if len(parts) <= words else " ".join(parts[:words]) + " \u2026"
 
 
+def reply_preview(transcript: Transcript, chunk: Chunk) -> str | None:
+    """For a reporter's question, the reply it got, shortened as ``Chunk.question`` is; else None."""
+    reply = transcript.reply_to(chunk.turn) if chunk.is_question else None
+    return shorten(transcript.raw[reply.start : reply.end]) if reply is not None else None
+
+
 def chunk_transcript(transcript: Transcript, first_id: int = 0) -> list[Chunk]:
     """The chunks of one transcript, numbered from ``first_id``."""
     raw = transcript.raw

@@ -9,8 +9,12 @@ import os
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from qa.settings import DEFAULT_MODEL, SORTS, Settings
+from qa.settings import DEFAULT_MODEL, ROLES, SORTS, Settings
+
+if TYPE_CHECKING:
+    from qa.query import Filters
 
 # Texts embedded at once on a GPU (--device cuda): enough to keep it busy, well within its memory.
 GPU_BATCH_SIZE = 256
@@ -191,6 +195,16 @@ def add_filter_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--date-from", metavar="YYYY-MM-DD", help="only briefings on or after this date")
     command.add_argument("--date-to", metavar="YYYY-MM-DD", help="only briefings on or before this date")
     command.add_argument("--doc-id", help="only passages of this document")
+    command.add_argument("--role", choices=ROLES,
+                         help="answers (officials' replies), questions (reporters') or both; default: both for an "
+                         "exact phrase or a named speaker, answers for words alone")
+
+
+def filters_of(args: argparse.Namespace) -> Filters:
+    """The filters the command line's options set."""
+    from qa.query import Filters
+
+    return Filters(args.speaker, args.date_from, args.date_to, args.doc_id, args.role)
 
 
 def add_store_options(parser: argparse.ArgumentParser, note: str = "") -> None:
@@ -284,12 +298,11 @@ def publish_to_milvus(folder: Path, settings: Settings, force: bool = False, sha
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     from qa.reloader import load_searcher
     from qa.results import answer_json
-    from qa.query import Filters
     from qa.validation import QuestionError, validate
 
     try:
         validate(args.question, args.k, settings.max_question_chars, settings.max_k)
-        filters = Filters(args.speaker, args.date_from, args.date_to, args.doc_id)
+        filters = filters_of(args)
         answer = load_searcher(settings).ask(args.question, args.k, filters, args.sort, args.offset)
     except QuestionError as error:
         print(f"qa: error: {error}", file=sys.stderr)
@@ -334,13 +347,12 @@ def run_timeline(args: argparse.Namespace, settings: Settings) -> int:
 
     from qa.reloader import load_searcher
     from qa.results import timeline_json
-    from qa.query import Filters
     from qa.validation import QuestionError
 
     began = time.perf_counter()
     try:
         parsed, filters, timeline = load_searcher(settings).timeline(
-            args.question, Filters(args.speaker, args.date_from, args.date_to, args.doc_id))
+            args.question, filters_of(args))
     except QuestionError as error:
         print(f"qa: error: {error}", file=sys.stderr)
         return 2
@@ -361,13 +373,12 @@ def run_timeline(args: argparse.Namespace, settings: Settings) -> int:
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
     from qa import export
     from qa.reloader import load_searcher
-    from qa.query import Filters
     from qa.validation import QuestionError, validate
 
     try:
         validate(args.question, 1, settings.max_question_chars, settings.max_k)
         rows = export.matches(load_searcher(settings), args.question,
-                              Filters(args.speaker, args.date_from, args.date_to, args.doc_id), args.sort)
+                              filters_of(args), args.sort)
         for piece in export.render(rows, args.format):
             sys.stdout.write(piece)
     except QuestionError as error:

@@ -6,6 +6,7 @@ import json
 import re
 import statistics
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from qa.results import AnswerSentence, Passage
@@ -54,19 +55,24 @@ def load_questions(path: Path) -> list[GoldQuestion]:
 
 def is_correct(passage: Passage, gold: GoldQuestion) -> bool:
     """From the gold file and containing the phrase, whitespace collapsed and case ignored."""
-    return holds_gold(passage.citation.path, passage.text, gold)
+    return holds_gold(passage.citation.path, passage.text, gold, passage.citation.copies)
 
 
-def holds_gold(path: str, text: str, gold: GoldQuestion) -> bool:
+def from_gold_file(path: str, gold: GoldQuestion, copies: Sequence[tuple[str, str | None]] = ()) -> bool:
+    """The document at ``path`` (or one of its other postings, ``copies``) is the gold file."""
+    return any(Path(p).name == Path(gold.doc).name for p in (path, *(c[0] for c in copies)))
+
+
+def holds_gold(path: str, text: str, gold: GoldQuestion, copies: Sequence[tuple[str, str | None]] = ()) -> bool:
     """``text`` of the file at ``path`` is from the gold file and contains the phrase."""
-    if Path(path).name != Path(gold.doc).name:
+    if not from_gold_file(path, gold, copies):
         return False
     return collapse_whitespace(gold.phrase).lower() in collapse_whitespace(text).lower()
 
 
 def answer_holds(answer: AnswerSentence | None, gold: GoldQuestion) -> bool:
     """From the gold file, and holding the phrase or ANSWER_WORD_SHARE of its words of four or more letters."""
-    if answer is None or Path(answer.citation.path).name != Path(gold.doc).name:
+    if answer is None or not from_gold_file(answer.citation.path, gold, answer.citation.copies):
         return False
     text = collapse_whitespace(answer.text).lower()
     phrase = collapse_whitespace(gold.phrase).lower()

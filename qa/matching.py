@@ -20,7 +20,7 @@ from datetime import date
 import numpy as np
 
 from qa.query import Filters
-from qa.stores.seam import PassageTable, Store, conditions
+from qa.stores.seam import passage_mask, PassageTable, Store, conditions
 from qa.syntax import Parsed, normalise
 
 # The cosine a passage's best window must reach to match a query without a phrase: the lowest at
@@ -103,18 +103,8 @@ class Archive:
     def allowed(self, filters: Filters, speakers: tuple[str, ...] = ()) -> np.ndarray:
         """The passages the filters allow (the embedded store's rule for windows, per passage); ``speakers``,
         several labels of one name (``speaker:Kirby``), stands for the speaker filter."""
-        wanted = conditions(filters, speakers)
-        mask = np.ones(len(self.is_question), dtype=bool)
-        if wanted.speaker_keys:
-            mask &= np.isin(self.speaker_key, wanted.speaker_keys)
-        if not wanted.questions:
-            mask &= ~self.is_question
-        if wanted.doc_id:
-            mask &= self.docs == self.doc_number.get(wanted.doc_id, -1)
-        if wanted.dates:
-            low, high = wanted.dates
-            mask &= self.dated & (self.dates >= low) & (self.dates <= high)
-        return np.asarray(mask, dtype=bool)
+        return passage_mask(conditions(filters, speakers), self.speaker_key, self.is_question, self.docs,
+                            self.doc_number, self.table.doc_dates)
 
     def holding(self, phrase: str) -> np.ndarray:
         """Which passages hold the normalised ``phrase`` as whole words (kept for the next query)."""

@@ -55,9 +55,9 @@ def mount_pages(app: FastAPI, current: Callable[[], Searcher]) -> None:
     @app.get("/ask", response_class=HTMLResponse, include_in_schema=False)
     def ask_page(
         request: Request, q: str = "", k: str = "5", speaker: str = "", date_from: str = "",
-        date_to: str = "", doc_id: str = "", sort: str = "relevance", offset: str = "0",
+        date_to: str = "", doc_id: str = "", role: str = "", sort: str = "relevance", offset: str = "0",
     ) -> HTMLResponse:
-        filters = Filters(speaker.strip() or None, date_from or None, date_to or None, doc_id or None)
+        filters = Filters(speaker.strip() or None, date_from or None, date_to or None, doc_id or None, role or None)
         searcher_ = current()
         doc = searcher_.index.documents.get(doc_id) if doc_id else None
         sort = sort if sort in SORTS else "relevance"
@@ -71,6 +71,7 @@ def mount_pages(app: FastAPI, current: Callable[[], Searcher]) -> None:
             return templates.TemplateResponse(
                 request, "results.html", {**context, "error": str(error), "answer": None}, status_code=422,
             )
+        context["sort"] = answer.sort  # sort:newest typed in the box sorts
         rendered = [
             (passage, _marked_segments(searcher_.index.documents[passage.citation.doc_id].raw, passage))
             for passage in answer.passages
@@ -136,18 +137,20 @@ def _query_string(**values: object) -> str:
 def _page_links(q: str, k: int, filters: Filters, sort: str, offset: int, answer) -> dict:
     """The URLs of the previous and next pages, of each sort, and of the exports, for this query."""
     base = {"q": q, "speaker": filters.speaker, "date_from": filters.date_from, "date_to": filters.date_to,
-            "doc_id": filters.doc_id}
+            "doc_id": filters.doc_id, "role": filters.role}
     page = {**base, "k": k if k != 5 else None}
+    # A sort typed in the box (sort:newest) gives way to the sort links.
+    unsorted = {**page, "q": syntax.without_sort(q)}
     return {
         "previous": f"/ask?{_query_string(**page, sort=sort, offset=max(0, offset - k))}" if offset > 0 else None,
         "next": f"/ask?{_query_string(**page, sort=sort, offset=answer.next_offset)}"
         if answer.next_offset is not None else None,
-        "sorts": {name: f"/ask?{_query_string(**page, sort=name)}" for name in SORTS},
+        "sorts": {name: f"/ask?{_query_string(**unsorted, sort=name)}" for name in SORTS},
         "csv": f"/api/export?{_query_string(**base, sort=sort if sort != 'relevance' else 'oldest', format='csv')}",
         "jsonl": f"/api/export?{_query_string(**base, sort=sort if sort != 'relevance' else 'oldest', format='jsonl')}",
         "bar": lambda bucket: "/ask?" + _query_string(
-            q=q, speaker=filters.speaker, date_from=bucket.date_from, date_to=bucket.date_to, doc_id=filters.doc_id,
-            sort="oldest"),
+            q=syntax.without_sort(q), speaker=filters.speaker, date_from=bucket.date_from, date_to=bucket.date_to,
+            doc_id=filters.doc_id, role=filters.role, sort="oldest"),
     }
 
 

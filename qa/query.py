@@ -22,9 +22,12 @@ class Filters:
     date_from: str | None = None  # ISO dates, inclusive
     date_to: str | None = None
     doc_id: str | None = None
+    # "answers" (officials' replies), "questions" (reporters'), "both"; None: the search's default
+    # (qa.stores.seam.default_role).
+    role: str | None = None
 
     def is_empty(self) -> bool:
-        return not (self.speaker or self.date_from or self.date_to or self.doc_id)
+        return not (self.speaker or self.date_from or self.date_to or self.doc_id or self.role)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field, field_validator
 from qa import syntax
 from qa.matching import MATCH_FLOOR, Timeline
 from qa.query import Filters
-from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS, SORTS
+from qa.stores.seam import default_role
+from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS, ROLES, SORTS
 
 if TYPE_CHECKING:
     from qa.chunking import Chunk
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 # The result types
 
 # The document's fields a citation and the document list carry (the Transcript's names).
-DOCUMENT_FIELDS = ("doc_id", "path", "title", "date", "source", "url")
+DOCUMENT_FIELDS = ("doc_id", "path", "title", "date", "source", "url", "copies")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Citation:
     end: int
     # Video captions: seconds into the video where the cited words begin (else None).
     t: float | None = None
+    # The same briefing's other postings: (path, url) of each.
+    copies: tuple[tuple[str, str | None], ...] = ()
 
     @classmethod
     def of(cls, document: Transcript, chunk: Chunk, start: int | None = None, end: int | None = None) -> Citation:
@@ -72,6 +75,10 @@ class Passage:
     # The question this passage replies to, shortened, when it is an answer.
     in_reply_to: str | None = None
     highlights: tuple[Highlight, ...] = ()
+    # "question" (a reporter's) or "answer" (everything else: officials' replies, narrative).
+    role: str = "answer"
+    # For a question: the reply it got, shortened.
+    reply: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,10 +119,18 @@ SYNTAX_HELP = (
     "A question in plain English, optionally with search syntax: `\"exact phrase\"` keeps only passages holding "
     "those words in that order (case, punctuation and line breaks ignored; curly or straight quotes), `-word` and "
     "`-\"phrase\"` drop passages holding them, `speaker:Kirby` (or `speaker:\"Mr. Kirby\"`), `after:2023-06-01` and "
-    "`before:2024-01-01` (inclusive; `after:2023`, `before:2023-06` too) set the filters and win over the "
-    "parameters. Anything else, an unclosed quote or an unknown `word:` included, is read as words."
+    "`before:2024-01-01` (inclusive; `after:2023`, `before:2023-06` too) and `role:questions` (`role:answers`, "
+    "`role:both`) set the filters and win over the parameters; `sort:newest` (`sort:oldest`, `sort:relevance`) "
+    "sorts when the `sort` parameter is left at relevance. A search of phrases or filters alone asks no question: "
+    "it lists, counts and charts the matches, with no answer. Anything else, an unclosed quote or an unknown "
+    "`word:` included, is read as words."
 )
 Sort = Literal[SORTS]
+Role = Literal[ROLES]
+ROLE_HELP = ("Which passages: `answers` (officials' replies and narrative), `questions` (reporters' questions) or "
+             "`both`. Default: `both` when the query has an exact phrase or names a speaker (every time the words "
+             "were said), `answers` for words alone. The answer is always an official's reply, unless only "
+             "questions are asked for.")
 SORT_HELP = ("relevance (default), or newest / oldest: every matching passage in date order (undated last), "
              "each briefing's passages in reading order.")
 OFFSET_HELP = "Skip this many passages (paging: the next page starts at `next_offset`)."
@@ -134,6 +149,7 @@ class AskRequest(BaseModel):
     date_from: date | None = Field(None, description="Only briefings on or after this date (YYYY-MM-DD).")
     date_to: date | None = Field(None, description="Only briefings on or before this date (YYYY-MM-DD).")
     doc_id: str | None = Field(None, max_length=200, description="Only passages of this document.")
+    role: Role | None = Field(None, description=ROLE_HELP)
 
     model_config = {"extra": "forbid"}
 
@@ -150,7 +166,13 @@ class AskRequest(BaseModel):
             date_from=self.date_from.isoformat() if self.date_from else None,
             date_to=self.date_to.isoformat() if self.date_to else None,
             doc_id=self.doc_id or None,
+            role=self.role,
         )
+
+
+class PostingOut(BaseModel):
+    path: str
+    url: str | None
 
 
 class DocumentMeta(BaseModel):
@@ -160,6 +182,15 @@ class DocumentMeta(BaseModel):
     date: str | None = Field(description="ISO date of the briefing, when the file gives one.")
     source: str | None
     url: str | None
+    copies: list[PostingOut] = Field(
+        default_factory=list, description="The same briefing posted again under other addresses (the same "
+        "turns, another header or date): each posting's path and url. The archive holds it once, under `path`.")
+
+    @field_validator("copies", mode="before")
+    @classmethod
+    def _postings(cls, value: object) -> object:
+        # Stored as (path, url) pairs.
+        return [{"path": p[0], "url": p[1]} if isinstance(p, (list, tuple)) else p for p in value or ()]
 
 
 class CitationOut(DocumentMeta):
@@ -187,6 +218,10 @@ class PassageOut(BaseModel):
     highlights: list[HighlightOut] = Field(
         default_factory=list, description="The sentences that best answer the question, as raw-file offsets."
     )
+    role: Literal["question", "answer"] = Field(
+        "answer", description="'question' for a reporter's question, 'answer' for everything else (an official's "
+        "reply, narrative). The `role` filter chooses which are returned.")
+    reply: str | None = Field(None, description="For a question: the reply it got, shortened.")
 
 
 class AnswerOut(BaseModel):
@@ -208,6 +243,7 @@ class QueryOut(BaseModel):
                                 "labels `speaker:` names (`speaker:Kirby`: 'Mr. Kirby', 'Mr Kirby', ...).")
     date_from: str | None
     date_to: str | None
+    role: Role | None = Field(None, description="Which passages the search returned (see the `role` parameter).")
     matched_by: Literal["phrase", "meaning", "filters"] = Field(
         description="How a passage is counted as a match: it holds the phrases; or its best window's cosine to the "
         f"words is at least the floor ({MATCH_FLOOR}); or (no words) the filters allow it.")
@@ -303,7 +339,7 @@ def query_json(parsed: syntax.Parsed | None, filters: Filters) -> QueryOut | Non
     speakers = list(parsed.speakers) or ([filters.speaker] if filters.speaker else [])
     return QueryOut(text=parsed.text, phrases=list(parsed.phrases), excluded=list(parsed.excluded),
                     speaker=filters.speaker, speakers=speakers, date_from=filters.date_from, date_to=filters.date_to,
-                    matched_by=matched_by, notes=list(parsed.notes))
+                    role=filters.role or default_role(exact=False, speaker=bool(filters.speaker)), matched_by=matched_by, notes=list(parsed.notes))
 
 
 def answer_json(answer: Answer) -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 
 from qa import answering, crossencoder, syntax
 from qa.answering import Evidence
+from qa.chunking import reply_preview
 from qa.matching import MATCH_FLOOR, Archive, Match, Timeline, match_rows, phrase_marks
 from qa.query import Filters, Query
 from qa.ranking import Ranked, Ranker, Weights
@@ -114,7 +115,10 @@ class Searcher:
         question = validate(question, k, self.max_chars, self.max_k)
         check_paging(sort, offset)
         parsed = syntax.parse(question)
-        if parsed.has_syntax or sort != "relevance":
+        if parsed.sort and sort == "relevance":
+            sort = parsed.sort  # sort:newest typed in the question; a sort asked for otherwise wins
+        if parsed.has_syntax or sort != "relevance" or (filters is not None and filters.role == "both"):
+            # (With both roles the answer is drawn from the replies among the matches: search does it.)
             return self.search(question, parsed, k, filters or Filters(), sort, offset, began)
         filters = check_filters(self.index, filters or Filters())
         query = self.query(question)
@@ -172,16 +176,22 @@ class Searcher:
         passages = [self.passage(item.row, item.score, rank, item.window, idf, parsed.phrases)
                     for rank, item in enumerate(matched[offset : offset + k], start=offset + 1)]
         next_offset = offset + k if total > offset + k else None
-        if sort == "relevance" and query is not None:
-            answer = self.quoted_question_answer(question, parsed, filters, ranked, began)
+        if sort == "relevance" and query is not None and parsed.asks:
+            # The answer is an official's reply (a reporter's question only when questions alone are asked for).
+            answering_filters = filters if filters.role == "questions" else replace(filters, role="answers")
+            is_question = self.archive().is_question
+            replies = ranked if filters.role == "questions" else [item for item in ranked if not is_question[item.row]]
+            answer = self.quoted_question_answer(question, parsed, answering_filters, replies, began)
             if answer is None:
-                answer = self.answer(question, query, ranked, filters, began)
+                answer = self.answer(question, query, replies, filters, began)
             if not total:
                 answer = replace(answer, reason="No passage matches this query.")
         else:
             reason = ("No passage matches this query." if not total else
                       f"Listed by date ({sort} first): no answer is picked in a date order."
-                      if sort != "relevance" else "Listed by date: the query has no words to rank by.")
+                      if sort != "relevance" else "Listed by date: the query has no words to rank by."
+                      if query is None else "A search for phrases or filters alone asks no question: "
+                      "every match is listed, counted and charted.")
             answer = Answer(question=question, passages=(), took_ms=0.0, answered=False, reason=reason, filters=filters)
         return replace(answer, passages=tuple(passages), took_ms=round((time.perf_counter() - began) * 1000, 2),
                        total=total, offset=offset, next_offset=next_offset, sort=sort, parsed=parsed)
@@ -262,7 +272,8 @@ class Searcher:
     def passage(self, row: int, score: float, rank: int, window: int, query_idf: dict[str, float],
                 phrases: tuple[str, ...] = (), shown: AnswerSentence | None = None) -> Passage:
         chunk = self.index.chunks[row]
-        raw = self.index.documents[chunk.doc_id].raw
+        document = self.index.documents[chunk.doc_id]
+        raw = document.raw
         # A phrase query marks the phrase where it stands; the passage of the shown answer, the
         # answer; any other passage of a question, the sentences that answer it best.
         holds_answer = (shown is not None and shown.citation.doc_id == chunk.doc_id
@@ -279,4 +290,6 @@ class Searcher:
             citation=self.citation(row),
             in_reply_to=chunk.question,
             highlights=tuple(Highlight(s, e) for s, e in marks),
+            role="question" if chunk.is_question else "answer",
+            reply=reply_preview(document, chunk),
         )

@@ -18,6 +18,9 @@ MAX_K = 50
 MAX_OFFSET = 100_000
 # The orders a search may list passages in: by relevance, or every match by date.
 SORTS = ("relevance", "newest", "oldest")
+# Which passages a search returns: the officials' replies, the reporters' questions, or both
+# (the default of each kind of search: qa.stores.seam.default_role).
+ROLES = ("answers", "questions", "both")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@
     speaker:"Mr. Kirby"
     after:2023-06-01           the date_from filter (inclusive; also after:2023 or after:2023-06)
     before:2024-01-01          the date_to filter (inclusive; before:2023 is up to 2023-12-31)
+    role:questions             the reporters' questions only (role:answers: the replies; role:both)
+    sort:newest  sort:oldest   list every match by date (sort:relevance: by relevance)
 
 Phrases and excluded words are matched on *normalised* text: case folded, curly quotes made
 straight, and everything that is not a letter or a digit (punctuation, line breaks, apostrophes)
@@ -21,15 +23,17 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
+from qa.settings import ROLES, SORTS
+
 # Straight and typographic double quotes, all read as one quote character.
 QUOTES = "\"\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb"
 _QUOTE_CLASS = "[" + re.escape(QUOTES) + "]"
 _WORD = re.compile(r"[^\W_]+")
-_OPERATOR = re.compile(r"(speaker|after|before):", re.IGNORECASE)
+_OPERATOR = re.compile(r"(speaker|after|before|role|sort):", re.IGNORECASE)
 _DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 
-HINT = ('Try "exact phrase", -word, -"phrase", speaker:Kirby, after:2023-06-01, before:2024-01-01; '
-        "sort by newest or oldest.")
+HINT = ('Try "exact phrase", -word, -"phrase", speaker:Kirby, after:2023-06-01, before:2024-01-01, '
+        "role:questions, sort:newest.")
 
 
 def normalise(text: str) -> str:
@@ -48,17 +52,27 @@ class Parsed:
     speakers: tuple[str, ...] = ()  # the labels it resolved to, when several (set by the searcher)
     date_from: str | None = None  # ISO, inclusive
     date_to: str | None = None
+    role: str | None = None  # role: answers, questions or both
+    sort: str | None = None  # sort: relevance, newest or oldest
     notes: tuple[str, ...] = field(default=())  # what was read literally, and why
 
     @property
     def has_syntax(self) -> bool:
-        return bool(self.phrases or self.excluded or self.speaker or self.speakers or self.date_from or self.date_to)
+        return bool(self.phrases or self.excluded or self.speaker or self.speakers or self.date_from or self.date_to
+                    or self.role or self.sort)
 
     @property
     def quotes_only(self) -> bool:
         """Whether the only syntax is quoted phrases: a question naming something in quotes ("the
         "Together for the Benefit of Enterprises" initiative") rather than a search."""
-        return bool(self.phrases) and not (self.excluded or self.speaker or self.date_from or self.date_to)
+        return bool(self.phrases) and not (self.excluded or self.speaker or self.date_from or self.date_to
+                                           or self.role or self.sort)
+
+    @property
+    def asks(self) -> bool:
+        """Whether there is a question to answer: words outside the syntax. A search for phrases or
+        by filters alone asks nothing (it lists, counts and charts the matches)."""
+        return bool(self.text.strip())
 
     @property
     def ranking_text(self) -> str:
@@ -152,6 +166,13 @@ def parse(query: str) -> Parsed:
                 values["speaker"] = value
                 position = end
                 continue
+            if name in ("role", "sort"):
+                allowed = ROLES if name == "role" else SORTS
+                if value.casefold() in allowed:
+                    values[name] = value.casefold()
+                    position = end
+                    continue
+                notes.append(f"{name}:{value[:40]} is not one of {', '.join(allowed)}: read as words")
             if name in ("after", "before"):
                 iso = _iso(value, end=name == "before")
                 if iso is not None:
@@ -165,8 +186,16 @@ def parse(query: str) -> Parsed:
     return Parsed(
         text=" ".join(words), phrases=tuple(dict.fromkeys(phrases)), excluded=tuple(dict.fromkeys(excluded)),
         speaker=values.get("speaker"), date_from=values.get("date_from"), date_to=values.get("date_to"),
-        notes=tuple(dict.fromkeys(notes)),
+        role=values.get("role"), sort=values.get("sort"), notes=tuple(dict.fromkeys(notes)),
     )
+
+
+_SORT_TERM = re.compile(r"(?<!\S)sort:(?:" + "|".join(SORTS) + r")(?!\S)", re.IGNORECASE)
+
+
+def without_sort(query: str) -> str:
+    """``query`` without the sort: terms it holds (for links that set the sort themselves)."""
+    return " ".join(_SORT_TERM.sub(" ", query).split())
 
 
 def _term_end(query: str, position: int) -> int:

@@ -73,12 +73,16 @@ class Transcript:
     content_hash: str = field(default="")
     # Captions only: (offset into raw, seconds into the video) where each caption line begins.
     times: tuple[tuple[int, float], ...] = ()
+    # The same briefing posted again under other addresses: (path, url) of each other posting.
+    copies: tuple[tuple[str, str | None], ...] = ()
 
     def __post_init__(self) -> None:
         # Read back from JSON (documents.jsonl) or Milvus, the marks are lists (an empty one too):
         # always kept as a tuple of tuples, so a document compares equal whichever store it came from.
         if not isinstance(self.times, tuple) or (self.times and not isinstance(self.times[0], tuple)):
             object.__setattr__(self, "times", tuple((int(o), float(t)) for o, t in (self.times or ())))
+        if not isinstance(self.copies, tuple) or (self.copies and not isinstance(self.copies[0], tuple)):
+            object.__setattr__(self, "copies", tuple((path, url) for path, url in (self.copies or ())))
 
     def to_record(self) -> dict:
         """The document as one JSON object (documents.jsonl, a Milvus blob): its fields, and its
@@ -91,6 +95,18 @@ class Transcript:
     def from_record(cls, record: dict) -> Transcript:
         """A document read back from ``to_record``'s object."""
         return cls(**{**record, "turns": turns_from_rows(record["turns"])})
+
+    def posting_key(self) -> str:
+        """What two postings of one briefing share: the speakers' words, turn by turn, whitespace
+        collapsed (a different header or footer, front matter or address does not count); the
+        whole text for a document without turns."""
+        words = [(t.speaker or "", collapse_whitespace(self.raw[t.start : t.end])) for t in self.turns]
+        basis = repr(words) if words else collapse_whitespace(self.raw)
+        return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def reply_to(self, question: int) -> Turn | None:
+        """The turn that replies to the question turn numbered ``question`` (None: no reply)."""
+        return next((t for t in self.turns[question + 1 :] if t.question_turn == question), None)
 
     def turn_text(self, turn: Turn) -> str:
         return self.raw[turn.start : turn.end]

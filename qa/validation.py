@@ -9,8 +9,8 @@ from datetime import date
 
 from qa import syntax
 from qa.query import Filters
-from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS, SORTS
-from qa.stores.seam import Store
+from qa.settings import MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS, ROLES, SORTS
+from qa.stores.seam import Store, default_role
 from qa.text import untypable
 
 
@@ -69,7 +69,9 @@ def apply_syntax(index: Store, parsed: syntax.Parsed, filters: Filters) -> tuple
     # Both date limits hold (a timeline bar's month within the query's after:/before:).
     low = max(d for d in (parsed.date_from, filters.date_from) if d) if parsed.date_from or filters.date_from else None
     high = min(d for d in (parsed.date_to, filters.date_to) if d) if parsed.date_to or filters.date_to else None
-    filters = Filters(speaker, low, high, filters.doc_id)
+    # The query's role: wins over the request's; none asked for: the search's default.
+    role = parsed.role or filters.role or default_role(exact=bool(parsed.phrases), speaker=bool(speaker or parsed.speakers))
+    filters = Filters(speaker, low, high, filters.doc_id, role)
     return replace(parsed, notes=tuple(notes)), filters
 
 
@@ -94,7 +96,7 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 def check_filters(index: Store, filters: Filters) -> Filters:
     """Filters with the speaker spelled as in the index, or a QuestionError naming the bad value."""
-    for name in ("speaker", "doc_id", "date_from", "date_to"):
+    for name in ("speaker", "doc_id", "date_from", "date_to", "role"):
         value = getattr(filters, name)
         if isinstance(value, str) and (bad := untypable(value)) is not None:
             raise QuestionError(f"{name} holds {bad}", name)
@@ -117,4 +119,7 @@ def check_filters(index: Store, filters: Filters) -> Filters:
         raise QuestionError(f"date_from {filters.date_from} is after date_to {filters.date_to}", "date_to")
     if filters.doc_id and filters.doc_id not in index.documents:
         raise QuestionError(f"unknown doc_id {filters.doc_id[:200]!r}", "doc_id")
-    return Filters(speaker or None, filters.date_from or None, filters.date_to or None, filters.doc_id or None)
+    if filters.role and filters.role not in ROLES:
+        raise QuestionError(f"role must be one of {', '.join(ROLES)}, not {filters.role[:40]!r}", "role")
+    return Filters(speaker or None, filters.date_from or None, filters.date_to or None, filters.doc_id or None,
+                   filters.role or None)

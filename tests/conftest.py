@@ -286,5 +286,9 @@ def assert_citation_invariant(passage: dict, raw_by_path: dict[str, str]) -> Non
 
 
 def read_raw(path: Path) -> str:
-    """A source file exactly as the indexer decodes it (bytes as UTF-8, no newline translation)."""
-    return path.read_bytes().decode("utf-8")
+    """A source file's text, read again from disk through the public reader: a plain text file
+    exactly as decoded (bytes as UTF-8, no newline translation); a Markdown file as the text it
+    shows (escapes and emphasis marks resolved), which its citations point into."""
+    from qa.readers import load_transcript
+
+    return load_transcript(path).raw

@@ -48,25 +48,28 @@ def every_page(client, query: str, sort: str, k: int = 7, **filters) -> list[dic
     return passages
 
 
-def raw_occurrences(client, raw_by_path, phrase: str) -> dict[str, list[int]]:
-    """Where the phrase stands in each raw file, inside a speaker's turn (reporters' questions left out)."""
+def raw_occurrences(client, raw_by_path, phrase: str, questions: bool = True, answers: bool = True) -> dict[str, list[int]]:
+    """Where the phrase stands in each raw file, inside a turn: the reporters' questions, the rest, or both."""
     pattern = re.compile(r"(?<![^\W_])" + r"[\W_]+".join(map(re.escape, phrase.split())) + r"(?![^\W_])", re.I)
     found = {}
     for document in client.get("/api/documents").json():
         turns = client.get(f"/api/documents/{document['doc_id']}").json()["turns"]
         raw = raw_by_path[document["path"]]
-        spans = [(t["start"], t["end"]) for t in turns if not t["is_question"]]
+        spans = [(t["start"], t["end"]) for t in turns if (questions if t["is_question"] else answers)]
         hits = [m.start() for m in pattern.finditer(raw) if any(a <= m.start() < b for a, b in spans)]
         if hits:
             found[document["path"]] = hits
     return found
 
 
+@pytest.mark.parametrize("role", [None, "answers", "questions"])
 @pytest.mark.parametrize("phrase", PHRASES)
-def test_phrase_count_agrees_with_the_raw_files(client, raw_by_path, phrase):
-    query = f'"{phrase}"'
-    occurrences = raw_occurrences(client, raw_by_path, phrase)
-    assert occurrences, f"the test phrase {phrase!r} should be in the corpus"
+def test_phrase_count_agrees_with_the_raw_files(client, raw_by_path, phrase, role):
+    # A phrase finds every time it was said: in replies and in reporters' questions (role: chooses).
+    query = f'"{phrase}"' + (f" role:{role}" if role else "")
+    occurrences = raw_occurrences(client, raw_by_path, phrase, questions=role != "answers", answers=role != "questions")
+    if role is None:
+        assert occurrences, f"the test phrase {phrase!r} should be in the corpus"
     exported = [json.loads(line) for line in
                 client.get("/api/export", params={"q": query, "format": "jsonl"}).text.splitlines()]
     spans = {(e["citation"]["path"], e["citation"]["start"], e["citation"]["end"]) for e in exported}
@@ -82,6 +85,8 @@ def test_phrase_count_agrees_with_the_raw_files(client, raw_by_path, phrase):
     for row in exported:
         assert_citation_invariant(row, raw_by_path)
     # The timeline counts the same passages, and per month the briefings the raw files have.
+    listed = every_page(client, query, "oldest", k=50)
+    assert {p["role"] for p in listed} <= ({"answer", "question"} if role is None else {role[:-1]})
     timeline = client.get("/api/timeline", params={"q": query}).json()
     assert timeline["query"]["matched_by"] == "phrase"
     assert timeline["passages"] == len(exported) == sum(b["passages"] for b in timeline["buckets"]) + timeline["undated_passages"]

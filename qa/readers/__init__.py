@@ -16,6 +16,7 @@ is in the README and in ``bench/parse_speed.py``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from qa.transcripts import Skipped, Transcript, TranscriptError, content_hash, decode, parse
@@ -86,11 +87,14 @@ def load_transcript(path: Path, root: Path | None = None, max_bytes: int = MAX_F
 
 
 def load_folder(roots: Iterable[Path]) -> tuple[list[Transcript], list[Skipped]]:
-    """Parse every transcript below the given folders; bad files are reported, not fatal."""
+    """Parse every transcript below the given folders; bad files are reported, not fatal.
+
+    One briefing posted under several addresses (the same turns, whatever the header) is one
+    document: the first posting in path order, with the others listed as its ``copies``."""
     transcripts: list[Transcript] = []
     skipped: list[Skipped] = []
     seen_ids: dict[str, str] = {}
-    seen_hashes: dict[str, str] = {}
+    kept: dict[str, int] = {}  # posting key -> position in ``transcripts``
     for root in roots:
         if not root.exists():
             raise FileNotFoundError(f"source folder not found: {root}")
@@ -107,10 +111,12 @@ def load_folder(roots: Iterable[Path]) -> tuple[list[Transcript], list[Skipped]]
                     Skipped(relative, f"same document id as {seen_ids[transcript.doc_id]}")
                 )
                 continue
-            if transcript.content_hash in seen_hashes:
-                skipped.append(Skipped(relative, f"duplicate: same content as {seen_hashes[transcript.content_hash]}"))
-                continue
             seen_ids[transcript.doc_id] = relative
-            seen_hashes[transcript.content_hash] = relative
+            key = transcript.posting_key()
+            if key in kept:
+                first = transcripts[kept[key]]
+                transcripts[kept[key]] = replace(first, copies=(*first.copies, (transcript.path, transcript.url)))
+                continue
+            kept[key] = len(transcripts)
             transcripts.append(transcript)
     return transcripts, skipped

@@ -34,7 +34,9 @@ from qa.chunking import Chunk, Sentences
 from qa import vectors as vector_index
 from qa.lexical import LexicalIndex, tokenize
 from qa.query import Filters
-from qa.stores.seam import LEXICAL_PARTS, Catalogue, IndexLoadError, PassageTable, WindowRows, conditions
+from qa.stores.seam import (
+    LEXICAL_PARTS, Catalogue, IndexLoadError, PassageTable, WindowRows, conditions, passage_mask,
+)
 from qa.transcripts import Transcript
 
 FORMAT_VERSION = 2
@@ -82,7 +84,7 @@ class Index(Catalogue):
         self.window_chunk = windows[:, 0] if len(windows) else np.zeros(0, dtype=np.int64)
         self.chunk_doc = np.array([self.doc_number[c.doc_id] for c in chunks], dtype=np.int64)
         self.window_doc = self.chunk_doc[self.window_chunk]
-        self.window_is_question = np.array([c.is_question for c in chunks], dtype=bool)[self.window_chunk]
+        self.chunk_is_question = np.array([c.is_question for c in chunks], dtype=bool)
         self.chunk_speaker = [c.speaker for c in chunks]
         self.chunk_speaker_key = np.array([(c.speaker or "").casefold() for c in chunks], dtype=object)
         self.doc_dates = [documents[d].date for d in self.doc_ids]
@@ -99,18 +101,8 @@ class Index(Catalogue):
         allowed = self._allowed.get(filters)
         if allowed is not None:
             return allowed
-        wanted = conditions(filters)
-        allowed = np.ones(len(self.window_chunk), dtype=bool)
-        if wanted.speaker_keys:
-            allowed &= np.isin(self.chunk_speaker_key, wanted.speaker_keys)[self.window_chunk]
-        if not wanted.questions:
-            allowed &= ~self.window_is_question
-        if wanted.doc_id:
-            allowed &= self.window_doc == self.doc_number.get(wanted.doc_id, -1)
-        if wanted.dates:
-            low, high = wanted.dates
-            doc_ok = np.array([bool(d) and low <= d <= high for d in self.doc_dates], dtype=bool)
-            allowed &= doc_ok[self.window_doc]
+        allowed = passage_mask(conditions(filters), self.chunk_speaker_key, self.chunk_is_question, self.chunk_doc,
+                               self.doc_number, self.doc_dates)[self.window_chunk]
         if len(self._allowed) >= 16:  # a query computes it three times; keep the last few
             self._allowed.clear()
         self._allowed[filters] = allowed

@@ -45,7 +45,7 @@ from qa.query import Filters
 from qa.stores.seam import Catalogue, IndexLoadError, PassageTable, StoreUnavailable, WindowRows, conditions
 from qa.transcripts import Transcript, turns_from_rows
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: documents carry their other postings (copies)
 DEFAULT_PREFIX = "briefing_qa"
 KINDS = ("windows", "chunks", "documents", "terms", "blobs")
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,120}")
@@ -117,6 +117,8 @@ def filter_expression(filters: Filters) -> str:
         parts.append(f"speaker_key in {escape(list(wanted.speaker_keys))}")
     if not wanted.questions:
         parts.append("is_question == false")
+    if not wanted.answers:
+        parts.append("is_question == true")
     if wanted.doc_id:
         parts.append(f"doc_id == {escape(wanted.doc_id)}")
     if wanted.dates:
@@ -183,7 +185,7 @@ class MilvusStore(Catalogue):
                 rows += client.query(
                     collection_name(prefix, "documents", generation), filter=f"number >= {first} and number < {first + 10_000}",
                     output_fields=["number", "doc_id", "path", "title", "date", "source", "url", "format",
-                                   "content_hash", "tokens"], timeout=TIMEOUT,
+                                   "content_hash", "copies", "tokens"], timeout=TIMEOUT,
                 )
         except StoreUnavailable:
             raise
@@ -393,6 +395,7 @@ class MilvusStore(Catalogue):
         return Transcript(
             doc_id=doc_id, path=row["path"], title=row["title"], date=row["date"] or None, source=row["source"] or None,
             url=row["url"] or None, raw=raw, format=row["format"], content_hash=row["content_hash"],
+            copies=json.loads(row["copies"] or "[]"),
             turns=turns_from_rows(turns),
         )
 

@@ -82,6 +82,7 @@ def _schemas(client, dimension: int) -> dict:
     documents = base(DataType.VARCHAR, max_length=512)
     for name in ("doc_id", "path", "title", "source", "url", "format", "content_hash"):
         documents.add_field(name, DataType.VARCHAR, max_length=4096)
+    documents.add_field("copies", DataType.VARCHAR, max_length=_MAX_TEXT)  # JSON: [[path, url], ...]
     documents.add_field("number", DataType.INT64)
     documents.add_field("date", DataType.VARCHAR, max_length=16)
     documents.add_field("tokens", DataType.VARCHAR, max_length=_MAX_TEXT)
@@ -229,6 +230,7 @@ def publish(index: Index, uri: str, prefix: str = DEFAULT_PREFIX, progress=None,
                 "id": doc_id, "doc_id": doc_id, "number": number, "path": document.path, "title": document.title,
                 "source": document.source or "", "url": document.url or "", "format": document.format,
                 "content_hash": document.content_hash, "date": document.date or "",
+                "copies": json.dumps(document.copies, ensure_ascii=False),
                 "tokens": _clip(" ".join(profile)), "placeholder": placeholder,
             })
             blob_rows.extend(_blob_rows(f"raw:{doc_id}", document.raw, placeholder))

@@ -37,18 +37,50 @@ class Conditions:
 
     speaker_keys: tuple[str, ...]  # by one of these speakers (case-folded labels); () for any speaker
     questions: bool  # whether reporters' questions may be returned
+    answers: bool  # whether everything else (officials' replies, narrative) may be returned
     doc_id: str | None  # of this briefing only
     dates: tuple[str, str] | None  # a dated briefing between these ISO dates (inclusive)
 
 
+def default_role(exact: bool, speaker: bool) -> str:
+    """The role a search has when none is asked for: an exact phrase, or a named speaker (the
+    reporters are speakers too), finds every time the words were said, questions included;
+    words alone are answered from the officials' replies."""
+    return "both" if exact or speaker else "answers"
+
+
 def conditions(filters: Filters, speakers: Sequence[str] = ()) -> Conditions:
     """The conditions of ``filters``; ``speakers``, several labels of one name (``speaker:Kirby``),
-    stands for the speaker filter. Reporters' questions are returned only when a speaker is asked
-    for (the reporters' labels are speakers too); otherwise the officials' replies alone."""
+    stands for the speaker filter. ``filters.role`` chooses questions, answers or both (when
+    None, ``default_role`` for a search without phrases)."""
     keys = tuple(s.casefold() for s in speakers) or ((filters.speaker.casefold(),) if filters.speaker else ())
     dates = ((filters.date_from or "0000-00-00", filters.date_to or "9999-99-99")
              if filters.date_from or filters.date_to else None)
-    return Conditions(keys, questions=bool(keys), doc_id=filters.doc_id, dates=dates)
+    role = filters.role or default_role(exact=False, speaker=bool(keys))
+    return Conditions(keys, questions=role != "answers", answers=role != "questions", doc_id=filters.doc_id,
+                      dates=dates)
+
+
+def passage_mask(wanted: Conditions, speaker_keys: np.ndarray, is_question: np.ndarray, docs: np.ndarray,
+                 doc_number: Mapping[str, int], doc_dates: Sequence[str | None]) -> np.ndarray:
+    """The conditions evaluated over passages held in memory: each passage's case-folded speaker,
+    whether it is a question, its document number; each document's date (by number)."""
+    mask = np.ones(len(is_question), dtype=bool)
+    if wanted.speaker_keys:
+        mask &= np.isin(speaker_keys, wanted.speaker_keys)
+    if not wanted.questions:
+        mask &= ~is_question
+    if not wanted.answers:
+        mask &= is_question
+    if wanted.doc_id:
+        mask &= docs == doc_number.get(wanted.doc_id, -1)
+    if wanted.dates:
+        low, high = wanted.dates
+        dated = np.array([bool(d) and low <= d <= high for d in doc_dates], dtype=bool)
+        mask &= dated[docs]
+    return mask
+
+
 # Lexical parts: BM25 over windows, over passages with the question they answer, over documents.
 LEXICAL_PARTS = ("windows", "pairs", "documents")
 
