@@ -29,6 +29,9 @@ SLOW_BUILD = textwrap.dedent(
 
     class Slow(StandInEncoder):
         def encode(self, texts, batch_size=32, show_progress=False):
+            if not getattr(self, "said", False):  # encoding runs with the build lock held
+                print("encoding", flush=True)
+                self.said = True
             time.sleep({delay} * len(texts))
             return super().encode(texts, batch_size)
 
@@ -88,7 +91,7 @@ def test_two_builds_at_once_are_serialised(tmp_path, corpus, stand_in_encoder):
     out = tmp_path / "index"
     first = slow_build(corpus, out, delay=0.05)
     assert first.stdout.readline().strip() == "started"
-    time.sleep(0.5)
+    assert first.stdout.readline().strip() == "encoding"  # it holds the lock now
     with pytest.raises(IndexLoadError, match="another build of .* is running"):
         build_index([SEEDS], out, stand_in_encoder, wait=False)
     # A waiting build starts when the first is done, and its index is the one left.
