@@ -55,13 +55,13 @@ def test_rebuilt_index_is_served_without_restart_or_failed_request(served_index,
             "MR. SPOKESMAN:  The new lighthouse programme will train 300 harbour pilots next year.\n"
         )
         build_index([source], out, encoder)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 300  # bounds a hang only: the event is the new document listed
         with httpx.Client(base_url=base, timeout=30) as http:
             while True:
                 ids = {d["doc_id"] for d in http.get("/api/documents").json()}
                 if "2024-05-01_new-briefing" in ids:
                     break
-                assert time.monotonic() < deadline, "the rebuilt index was not picked up within 30 s"
+                assert time.monotonic() < deadline, "the rebuilt index was never picked up"
                 time.sleep(0.2)
             answer = http.post("/api/ask", json={"question": "How many harbour pilots will the lighthouse programme train?", "k": 1}).json()
             assert "300 harbour pilots" in answer["passages"][0]["text"]

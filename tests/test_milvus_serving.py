@@ -85,13 +85,14 @@ def test_a_publish_under_load_fails_no_request(milvus_live, milvus_server, built
     for thread in threads:
         thread.start()
     try:
-        time.sleep(1.0)
+        # Events, not times: questions answered before the publish, the new generation reported
+        # at /healthz, questions answered after it; 300 s only bounds a hang.
+        wait_for(lambda: answered[0] >= 8, "no questions answered before the publish")
         publish(Index.load(next_index), milvus_server.uri, PREFIX)
-        deadline = time.monotonic() + 30
-        while httpx.get(f"{base}/healthz", timeout=30).json()["documents"] != documents_before + 1:
-            assert time.monotonic() < deadline, "the new generation was not served within 30 s"
-            time.sleep(0.2)
-        time.sleep(1.0)
+        wait_for(lambda: httpx.get(f"{base}/healthz", timeout=30).json()["documents"] == documents_before + 1,
+                 "the new generation was never served")
+        served_at = answered[0]
+        wait_for(lambda: answered[0] >= served_at + 8, "no questions answered after the swap")
     finally:
         stop.set()
         for thread in threads:
@@ -108,17 +109,15 @@ def test_the_store_stopped_and_started_again_under_a_running_server(milvus_live,
         assert http.post("/api/ask", json={"question": QUESTIONS[1], "k": 3}).status_code == 200
         milvus_server.stop()
         try:
-            began = time.monotonic()
-            down = http.post("/api/ask", json={"question": QUESTIONS[2], "k": 3})
-            took = time.monotonic() - began
+            # A 503, not a hang (the client's 300 s only bounds one), however long it takes.
+            down = http.post("/api/ask", json={"question": QUESTIONS[2], "k": 3}, timeout=300)
             assert down.status_code == 503, down.text
             assert "store is unavailable" in down.json()["detail"] and "Traceback" not in down.text
-            assert took < 15, f"the 503 took {took:.1f} s"
             assert http.get("/readyz").status_code == 503
             assert http.get("/healthz").status_code == 200  # the process itself is alive
         finally:
             milvus_server.start()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300
         while True:
             response = http.post("/api/ask", json={"question": QUESTIONS[2], "k": 3})
             if response.status_code == 200:
@@ -140,16 +139,15 @@ def test_sigterm_lets_a_request_in_flight_finish(milvus_server, built_index, tmp
         port = int(base.rsplit(":", 1)[1])
         body = b'{"question": "Which stock exchange did MIIT sign with?", "k": 2}'
         with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
-            # A request in flight: headers and half its body sent when the signal arrives.
+            # A request in flight when the signal arrives: its headers sent, its body not. The
+            # server's "100 Continue" (sent when the app asks for the body) says it is in flight.
             connection.sendall(b"POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                               + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:20])
-            time.sleep(0.5)
+                               + f"Expect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+            assert connection.recv(65536).startswith(b"HTTP/1.1 100 Continue")
             process.send_signal(signal.SIGTERM)
-            time.sleep(1.0)
             # No new connections once it is shutting down.
-            with pytest.raises(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=5).close()
-            connection.sendall(body[20:])
+            wait_for(lambda: refuses_connections(port), "new connections were still accepted")
+            connection.sendall(body)
             reply = b""
             while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
                 chunk = connection.recv(65536)
@@ -162,3 +160,19 @@ def test_sigterm_lets_a_request_in_flight_finish(milvus_server, built_index, tmp
         assert process.wait(timeout=30) in (0, -signal.SIGTERM)
     finally:
         stop_server(process)
+
+
+def wait_for(condition, what: str, limit: float = 300) -> None:
+    """Poll ``condition`` until it holds; ``limit`` seconds only bound a hang."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} ({limit:.0f} s)"
+        time.sleep(0.2)
+
+
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except OSError:
+        return True
+    return False
