@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -59,3 +60,53 @@ def test_encoder_variants_refuses_a_sample_step_below_one(tmp_path):
     result = run_script("encoder_variants.py", "--index", str(tmp_path), "--every", "0")
     assert result.returncode == 2
     assert "--every must be at least 1, not 0" in result.stderr
+
+
+def test_milvus_sizing_refuses_a_size_below_a_thousand_windows(tmp_path):
+    result = run_script("milvus_sizing.py", "--windows", "10", "--out", str(tmp_path / "sizing.json"))
+    assert result.returncode == 2
+    assert "each size must be at least 1000" in result.stderr
+    assert not (tmp_path / "sizing.json").exists()
+
+
+def test_milvus_sizing_measures_a_tiny_archive_on_milvus_lite(tmp_path):
+    """1,000 and 2,000 windows, FLAT and HNSW, on a milvus-lite server; no index needed (seeds/ and a fixed generator)."""
+    pytest.importorskip("milvus_lite")
+    out = tmp_path / "sizing.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "milvus_sizing.py"), "--windows", "1000", "2000", "--dense", "HNSW",
+         "--queries", "20", "--eval-index", str(tmp_path / "no-index"), "--workdir", str(tmp_path / "work"),
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["source"]["from"].startswith("seeds/")
+    assert figures["machine"]["cores"] and figures["engine"]["milvus_lite"]
+    assert [size["windows"] for size in figures["sizes"]] == [1000, 2000]
+    for size in figures["sizes"]:
+        assert set(size["dense"]) == {"FLAT", "HNSW"}
+        hnsw = size["dense"]["HNSW"]
+        assert hnsw["disk"]["index:vector.hnsw"]["du_bytes"] / size["windows"] > 0
+        assert hnsw["disk"]["rows"]["du_bytes"] / size["windows"] > 0
+        assert hnsw["rss_bytes"]["opened"] > 0 and hnsw["rss_bytes"]["loaded"] > 0
+        assert size["dense"]["FLAT"]["recall_at_10"][0]["recall"] == 1.0
+        assert 0 < max(r["recall"] for r in hnsw["recall_at_10"]) <= 1
+        for kind in ("chunks", "documents", "blobs"):
+            assert size["collections"][kind]["disk"]["rows"]["du_bytes"] > 0
+        assert size["fields"]["windows"]["vector"]["uncompressed_bytes"] / size["windows"] >= 384 * 4
+    # The table is computed from such a file without error.
+    sys.path.insert(0, str(REPO / "bench"))
+    import sizing_table
+
+    assert "**Computed**" in sizing_table.render(figures)
+
+
+def test_the_sizing_table_in_the_docs_is_what_sizing_table_writes():
+    sys.path.insert(0, str(REPO / "bench"))
+    import sizing_table
+
+    if not sizing_table.FIGURES.exists():
+        pytest.skip("no bench/milvus_sizing.json recorded")
+    for path, text in sizing_table.rendered().items():
+        assert path.read_text(encoding="utf-8") == text, f"{path.name}: run bench/sizing_table.py"
