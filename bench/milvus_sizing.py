@@ -331,7 +331,7 @@ def fill(client, names: dict, source: Source, windows: int, rng: np.random.Gener
         document_rows.append({
             "id": doc_ids[number], "doc_id": doc_ids[number], "number": number, "path": real["path"],
             "title": real["title"], "source": real.get("source") or "", "url": real.get("url") or "",
-            "format": real.get("format") or "", "content_hash": real.get("content_hash") or "",
+            "format": real.get("format") or "", "content_hash": real.get("content_hash") or "", "copies": "[]",
             "date": real.get("date") or "", "tokens": " ".join(tokenize(real["profile"]))[:65000] or "",
             "placeholder": placeholder,
         })

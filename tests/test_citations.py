@@ -106,7 +106,7 @@ def test_every_passage_of_every_format_is_the_slice_of_the_file_read_again(tmp_p
     build_index([source], out, stand_in_encoder)
     index = Index.load(out)
     formats = {document.format for document in index.documents.values()}
-    assert {"html", "pdf", "vtt", "srt", "front-matter", "scio"} <= formats, formats
+    assert {"html", "pdf", "vtt", "srt", "markdown", "scio"} <= formats, formats
     assert {Path(d.path).suffix for d in index.documents.values()} == {".html", ".pdf", ".vtt", ".srt", ".md", ".txt"}
     reread = {d.doc_id: load_transcript(source / d.path, source) for d in index.documents.values()}
     for chunk in index.chunks:
