@@ -61,6 +61,14 @@ def global_options(parser: argparse.ArgumentParser, default: object = None) -> N
                         help="runtime that embeds passages when indexing (default: QA_BACKEND or onnx-int8)")
 
 
+def subcommand(commands, name: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand described by its help, with its example and the global options after it too."""
+    sub = commands.add_parser(name, help=help, description=help, epilog=f"example:\n  {EXAMPLES[name]}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    global_options(sub, argparse.SUPPRESS)
+    return sub
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qa", description="Question answering over press-briefing transcripts: build an index from your "
@@ -69,17 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     global_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
-    original = commands.add_parser
 
-    def add_parser(name: str, **kwargs) -> argparse.ArgumentParser:
-        sub = original(name, description=kwargs.get("help"), epilog=f"example:\n  {EXAMPLES[name]}",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
-        global_options(sub, argparse.SUPPRESS)
-        return sub
-
-    commands.add_parser = add_parser
-
-    index = commands.add_parser("index", help="build the index from transcript folders")
+    index = subcommand(commands, "index", help="build the index from transcript folders")
     index.add_argument("--source", action="append", type=Path, metavar="DIR",
                        help="a folder (or file) of transcripts; repeat for several (default: seeds/)")
     index.add_argument("--out", type=Path, metavar="DIR", help="where to write the index (default: index/)")
@@ -97,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_options(index, "with milvus, --out is the local build folder whose vectors later builds reuse")
     index.set_defaults(handler=run_index)
 
-    ask = commands.add_parser("ask", help="ask a question and print the cited passages")
+    ask = subcommand(commands, "ask", help="ask a question and print the cited passages")
     ask.add_argument("question")
     ask.add_argument("-k", type=int, default=5, help="how many passages (1-50, default 5)")
     ask.add_argument("--json", action="store_true", help="print exactly the JSON the API returns")
@@ -110,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, helptext in (("timeline", "how many passages and briefings match, per month (or year)"),
                            ("export", "every matching passage with its citation, as CSV or JSON lines")):
-        command = commands.add_parser(name, help=helptext)
+        command = subcommand(commands, name, help=helptext)
         command.add_argument("question", help='a question or a query: "exact phrase", -word, speaker:, after:, before:')
         add_filter_options(command)
         if name == "timeline":
@@ -122,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         add_store_options(command)
         command.set_defaults(handler=run_timeline if name == "timeline" else run_export)
 
-    evaluate = commands.add_parser(
-        "eval", help="measure Hit@1, Hit@5, MRR@10 and the answer's precision, coverage and abstention")
+    evaluate = subcommand(
+        commands, "eval", help="measure Hit@1, Hit@5, MRR@10 and the answer's precision, coverage and abstention")
     evaluate.add_argument("--questions", type=Path, action="append", required=True, metavar="FILE",
                           help="JSON lines with id, question, doc (gold file name) and phrase; repeat for more files, "
                           "each reported on its own")
@@ -144,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_options(evaluate)
     evaluate.set_defaults(handler=run_eval)
 
-    calibrate = commands.add_parser(
-        "calibrate", help="fit the answer model (which sentence answers, and the confidence to show it)")
+    calibrate = subcommand(
+        commands, "calibrate", help="fit the answer model (which sentence answers, and the confidence to show it)")
     calibrate.add_argument("--questions", type=Path, action="append", required=True, metavar="FILE",
                            help="questions with gold answers to fit on (JSON lines, as for eval)")
     calibrate.add_argument("--offtopic", type=Path, action="append", default=[], metavar="FILE",
@@ -163,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the threshold is the lowest at which the out-of-fold precision holds this")
     calibrate.set_defaults(handler=run_calibrate)
 
-    train = commands.add_parser(
-        "train", help="train the cross-encoder that picks the answering sentence (make train: the shipped one)")
+    train = subcommand(
+        commands, "train", help="train the cross-encoder that picks the answering sentence (make train: the shipped one)")
     train.add_argument("--questions", type=Path, action="append", required=True, metavar="FILE",
                        help="training questions with gold answers (JSON lines, as for eval); repeat for more files")
     train.add_argument("--validation", type=Path, action="append", default=[], metavar="FILE",
@@ -178,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train on the first N questions only (a quick check of the whole path)")
     train.set_defaults(handler=run_train)
 
-    serve = commands.add_parser("serve", help="serve the web page and JSON API")
+    serve = subcommand(commands, "serve", help="serve the web page and JSON API")
     serve.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
