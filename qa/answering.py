@@ -7,7 +7,7 @@ import math
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from qa.answer_types import kind_near, kind_spans, may_hold
 from qa.chunking import Sentences
+from qa.matching import MATCH_FLOOR
 from qa.query import Query
 from qa.text import collapse_whitespace, word_count
 
@@ -193,8 +194,20 @@ class LinearModel:
 
 
 @dataclass(frozen=True)
+class Floors:
+    """The cosines a search reads as thresholds, which depend on the encoder's vector space: the
+    weak match below which no answer is clearly there (``WEAK_MATCH``) and the relevance floor of
+    a match by meaning (``qa.matching.MATCH_FLOOR``). Both were measured for MiniLM; an answer
+    model that records none (EmbeddingGemma's) reads MiniLM's."""
+
+    weak_match: float = WEAK_MATCH
+    match_floor: float = MATCH_FLOOR
+
+
+@dataclass(frozen=True)
 class AnswerModel:
-    """How answers are chosen and when they are shown; ``qa calibrate`` writes it."""
+    """How answers are chosen and when they are shown; ``qa calibrate`` writes it. Loaded for the
+    index's encoder and handed to the searcher with the ranking weights and floors fitted with it."""
 
     sentence: LinearModel
     confidence: LinearModel
@@ -204,6 +217,7 @@ class AnswerModel:
     weights: dict | None = None
     # How it reads the cross-encoder (None: it was fitted without one).
     cross: CrossUse | None = None
+    floors: Floors = field(default_factory=Floors)
 
     @classmethod
     def by_overlap(cls) -> AnswerModel:
@@ -224,7 +238,8 @@ class AnswerModel:
             raise ValueError(f"{path} was fitted on other features: refit it with 'qa calibrate'")
         cross = record.get("cross")
         return cls(sentence, confidence, float(record["threshold"]), record.get("fitted_on", {}), record.get("weights"),
-                   CrossUse(float(cross["blend"]), float(cross["rerank"]), str(cross["model"])) if cross else None)
+                   CrossUse(float(cross["blend"]), float(cross["rerank"]), str(cross["model"])) if cross else None,
+                   Floors(**record["floors"]) if "floors" in record else Floors())
 
     def save(self, path: Path = MODEL_FILE) -> None:
         record = {
@@ -235,6 +250,7 @@ class AnswerModel:
         }
         if self.weights is not None:
             record["weights"] = self.weights
+        record["floors"] = asdict(self.floors)
         if self.cross is not None:
             record["cross"] = {"blend": self.cross.blend, "rerank": self.cross.rerank, "model": self.cross.model}
         Path(path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

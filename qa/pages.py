@@ -18,7 +18,6 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from qa import syntax
-from qa.matching import MATCH_FLOOR
 from qa.query import Filters
 from qa.search import Searcher
 from qa.settings import SORTS
@@ -79,7 +78,7 @@ def mount_pages(app: FastAPI, current: Callable[[], Searcher]) -> None:
         return templates.TemplateResponse(
             request, "results.html",
             {**context, "k": k_value, "offset": offset_value, "error": None, "answer": answer, "rendered": rendered,
-             "chart": _chart(timeline), "timeline": timeline, "floor": MATCH_FLOOR,
+             "chart": _chart(timeline), "timeline": timeline, "floor": searcher_.match_floor,
              "links": _page_links(q, k_value, filters, sort, offset_value, answer)},
         )
 

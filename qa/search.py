@@ -15,7 +15,7 @@ import numpy as np
 from qa import answering, crossencoder, syntax
 from qa.answering import Evidence
 from qa.chunking import reply_preview
-from qa.matching import MATCH_FLOOR, Archive, Match, Timeline, match_rows, phrase_marks
+from qa.matching import Archive, Match, Timeline, match_rows, phrase_marks
 from qa.query import Filters, Query
 from qa.ranking import Ranked, Ranker, Weights
 from qa.results import Answer, AnswerSentence, Citation, Highlight, Passage
@@ -58,8 +58,8 @@ def _warn_once(message: str) -> None:
     logging.getLogger("qa.search").warning(message)
 
 
-def _withheld_reason(confidence: float, threshold: float, ranked: list[Ranked]) -> str:
-    if ranked and ranked[0].cosine < answering.WEAK_MATCH:
+def _withheld_reason(confidence: float, threshold: float, ranked: list[Ranked], weak_match: float) -> str:
+    if ranked and ranked[0].cosine < weak_match:
         return (
             "No passage clearly answers this question: the closest passages are listed, but they match "
             f"it only weakly (similarity {ranked[0].cosine:.2f})."
@@ -86,7 +86,8 @@ class Searcher:
         # unless a ranker is handed in.
         weights = self.answer_model.weights
         self.ranker = ranker or Ranker(index, Weights(**weights) if weights else Weights())
-        self.match_floor = MATCH_FLOOR
+        # The relevance floor of a match by meaning: a cosine of this encoder's, fitted with the answer model.
+        self.match_floor = self.answer_model.floors.match_floor
         self._archive: Archive | None = None
         self._archive_lock = threading.Lock()
 
@@ -244,7 +245,8 @@ class Searcher:
             )
             confidence = choice.confidence
             answered = confidence >= self.answer_model.threshold
-            reason = None if answered else _withheld_reason(confidence, self.answer_model.threshold, ranked)
+            reason = None if answered else _withheld_reason(confidence, self.answer_model.threshold, ranked,
+                                                            self.answer_model.floors.weak_match)
         return Answer(
             question=question,
             passages=(),

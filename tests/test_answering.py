@@ -310,3 +310,28 @@ def test_an_encoder_with_no_fit_of_its_own_falls_back_with_a_warning(tmp_path, m
     assert searcher.ranker.weights.dense == 2.0 and searcher.ranker.weights.document_dense == 0.0
     plain = search.Searcher(SimpleNamespace(model="all-MiniLM-L6-v2"), encoder=None)
     assert plain.ranker.weights == search.Weights()
+
+
+def test_the_floors_are_read_with_the_answer_model(tmp_path):
+    # The weak-match and relevance floors are cosines of one encoder: they travel with the answer
+    # model fitted for it, and the searcher reads them from there.
+    from dataclasses import replace
+
+    from conftest import StandInEncoder
+    from qa.matching import MATCH_FLOOR
+    from qa.search import Searcher
+
+    shipped = answering.AnswerModel.load()
+    assert shipped.floors == answering.Floors(answering.WEAK_MATCH, MATCH_FLOOR)
+    other = replace(shipped, floors=answering.Floors(weak_match=0.2, match_floor=0.5))
+    other.save(tmp_path / "model.json")
+    assert answering.AnswerModel.load(tmp_path / "model.json").floors == other.floors
+    record = json.loads((tmp_path / "model.json").read_text(encoding="utf-8"))
+    del record["floors"]  # a model fitted before the floors were recorded reads MiniLM's
+    (tmp_path / "older.json").write_text(json.dumps(record), encoding="utf-8")
+    assert answering.AnswerModel.load(tmp_path / "older.json").floors == answering.Floors()
+
+    class NoStore:
+        model = None
+
+    assert Searcher(NoStore(), StandInEncoder(), answer_model=other).match_floor == 0.5
