@@ -137,11 +137,14 @@ class Searcher:
         next_offset = offset + k if len(ranked) > offset + k else None
         return replace(answer, passages=passages, offset=offset, next_offset=next_offset, parsed=parsed)
 
-    def matches(self, question: str, filters: Filters | None = None) -> tuple[syntax.Parsed, Filters, Query | None, np.ndarray, np.ndarray | None]:
+    def matches(self, question: str, filters: Filters | None = None, parsed: syntax.Parsed | None = None,
+                ) -> tuple[syntax.Parsed, Filters, Query | None, np.ndarray, np.ndarray | None]:
         """The query read, its filters, its ranking query, and the rows of every passage it matches
-        across the archive (row order) with each row's best cosine when matched by meaning."""
-        question = validate(question, 1, self.max_chars, self.max_k)
-        parsed, filters = apply_syntax(self.index, syntax.parse(question), filters or Filters())
+        across the archive (row order) with each row's best cosine when matched by meaning.
+        ``parsed``: the question already validated and read (by ``ask``)."""
+        if parsed is None:
+            parsed = syntax.parse(validate(question, 1, self.max_chars, self.max_k))
+        parsed, filters = apply_syntax(self.index, parsed, filters or Filters())
         filters = check_filters(self.index, filters)
         text = parsed.ranking_text
         query = self.query(text) if text.strip() else None
@@ -153,11 +156,12 @@ class Searcher:
         parsed, filters, _, rows, _ = self.matches(question, filters)
         return parsed, filters, self.archive().timeline(rows, filters, self.index.dates)
 
-    def ordered_matches(self, question: str, filters: Filters | None, sort: str) -> tuple:
+    def ordered_matches(self, question: str, filters: Filters | None, sort: str,
+                        parsed: syntax.Parsed | None = None) -> tuple:
         """Every match in the order asked: (parsed, filters, query, matches, ranked), ``matches`` a
         list of Match and ``ranked`` the same passages as the ranker's Ranked (relevance; empty in a
         date order), which the answer reads."""
-        parsed, filters, query, rows, best = self.matches(question, filters)
+        parsed, filters, query, rows, best = self.matches(question, filters, parsed)
         archive = self.archive()
         if sort == "relevance" and query is not None:
             ranked = self.ranker.rank_windows(query, archive.windows_of(rows))
@@ -171,7 +175,7 @@ class Searcher:
     def search(self, question: str, parsed: syntax.Parsed, k: int, filters: Filters, sort: str, offset: int,
                began: float) -> Answer:
         """A query with syntax or a date order: the page ``offset:offset+k`` of every passage it matches."""
-        parsed, filters, query, matched, ranked = self.ordered_matches(question, filters, sort)
+        parsed, filters, query, matched, ranked = self.ordered_matches(question, filters, sort, parsed)
         total = len(matched)
         idf = query.idf if query is not None else {}
         passages = [self.passage(item.row, item.score, rank, item.window, idf, parsed.phrases)
