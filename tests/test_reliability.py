@@ -57,30 +57,85 @@ def corpus(tmp_path):
     return source
 
 
-def test_a_build_killed_at_any_moment_leaves_the_previous_index_loadable(tmp_path, corpus, stand_in_encoder):
+# A build that stops at each step (every batch it embeds, the writing of its files, the swap into
+# place, and just after it) to say so and wait for a line on stdin: the test kills it there.
+STEPPED_BUILD = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from pathlib import Path
+    from conftest import StandInEncoder
+    import qa.build
+
+    def step(name):
+        print(name, flush=True)
+        sys.stdin.readline()
+
+    class Stepped(StandInEncoder):
+        def encode(self, texts, batch_size=32, show_progress=False):
+            step("batch")
+            return super().encode(texts, batch_size)
+
+    def stepped(function, before, after=None):
+        def run(*args, **kwargs):
+            step(before)
+            result = function(*args, **kwargs)
+            if after:
+                step(after)
+            return result
+        return run
+
+    qa.build._write = stepped(qa.build._write, "write")
+    qa.build._swap_into_place = stepped(qa.build._swap_into_place, "swap", "swapped")
+    qa.build.build_index([Path({source!r})], Path({out!r}), Stepped(), batch_size=1, incremental=False)
+    print("finished", flush=True)
+    """
+)
+
+
+def stepped_build(source, out) -> subprocess.Popen:
+    script = STEPPED_BUILD.format(tests=str(REPO / "tests"), source=str(source), out=str(out))
+    return subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def run_to(process: subprocess.Popen, stop: int | None) -> list[str]:
+    """Let the build go on step after step; at step number ``stop`` (None: never) kill it there."""
+    steps = []
+    for line in process.stdout:
+        if line.strip() == "finished":
+            break
+        if len(steps) == stop:
+            process.send_signal(signal.SIGKILL)
+            break
+        steps.append(line.strip())
+        process.stdin.write("\n")
+        process.stdin.flush()
+    process.wait(timeout=300)
+    return steps
+
+
+def test_a_build_killed_at_any_step_leaves_the_previous_index_loadable(tmp_path, corpus, stand_in_encoder):
     out = tmp_path / "index"
     build_index([SEEDS], out, stand_in_encoder)
     before = json.loads((out / MANIFEST).read_text())
-    # How long a whole slow build takes, then kill points spread over it (and past its end).
-    began = time.monotonic()
-    probe = slow_build(corpus, tmp_path / "probe")
-    assert probe.wait(timeout=120) == 0
-    duration = time.monotonic() - began
-    kill_points = [duration * share for share in (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)]
-    outcomes = []
-    for delay in kill_points:
-        process = slow_build(corpus, out)
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+    # The steps of a whole build, then a build killed at each kind of step: the first batches,
+    # one in the middle, the last, writing the files, swapping them in, and after the swap.
+    steps = run_to(stepped_build(corpus, tmp_path / "probe"), None)
+    batches = [n for n, name in enumerate(steps) if name == "batch"]
+    assert len(batches) >= 4 and steps[len(batches):] == ["write", "swap", "swapped"], steps
+    kill_at = [0, 1, len(batches) // 2, len(batches) - 1, *range(len(batches), len(steps))]
+    for stop in kill_at:
+        process = stepped_build(corpus, out)
+        assert len(run_to(process, stop)) == stop and process.returncode == -signal.SIGKILL
         index = Index.load(out)  # never half-written, never a mix of two builds
-        count = index.manifest["document_count"]
-        assert count in (before["document_count"], 5), count
-        outcomes.append(count)
-        if count == 5:
-            # The killed build finished before the kill: start again from the original index.
+        expected = 5 if steps[stop] == "swapped" else before["document_count"]
+        assert index.manifest["document_count"] == expected, (stop, steps[stop])
+        if steps[stop] == "swap":  # killed with its files written beside the index
+            assert list(tmp_path.glob(".index.building-*"))
+        if expected == 5:
+            # The killed build was in place: start again from the original index.
             build_index([SEEDS], out, stand_in_encoder, incremental=False)
-    assert outcomes.count(before["document_count"]) >= len(kill_points) // 2, outcomes
     # Leftovers of killed builds are cleared by the next build.
     build_index([corpus], out, stand_in_encoder)
     assert not list(tmp_path.glob(".index.building-*"))
