@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -160,14 +161,15 @@ def test_publish_moves_the_alias_and_keeps_the_previous_generation_readable(tmp_
     index = Index.load(out)
     first = publish(index, milvus_server.uri, "swap")
     reader = MilvusStore.open(milvus_server.uri, "swap")
-    second = publish(index, milvus_server.uri, "swap")
+    assert publish(index, milvus_server.uri, "swap")["up_to_date"]  # nothing changed: nothing written
+    second = publish(index, milvus_server.uri, "swap", full=True)
     # A reader on the previous generation still answers after the alias moved.
     assert reader.generation == first["generation"]
     assert Searcher(reader, stand_in_encoder).ask("stock exchange", 3).passages
     assert MilvusStore.open(milvus_server.uri, "swap").generation == second["generation"]
-    third = publish(index, milvus_server.uri, "swap")
+    third = publish(index, milvus_server.uri, "swap", full=True)
     names = connect(milvus_server.uri).list_collections()
-    generations = {name.rsplit("_", 1)[1] for name in names if name.startswith("swap_")}
+    generations = {generation_of(name) for name in names if name.startswith("swap_")}
     assert generations == {second["generation"], third["generation"]}  # the one before the previous is dropped
 
 
@@ -188,13 +190,13 @@ def test_a_publish_that_fails_midway_leaves_the_previous_generation_serving(tmp_
 
     monkeypatch.setattr(client, "insert", failing_insert)
     with pytest.raises(RuntimeError, match="killed"):
-        publish(index, milvus_server.uri, "killed")
+        publish(index, milvus_server.uri, "killed", full=True)
     monkeypatch.undo()
     store = MilvusStore.open(milvus_server.uri, "killed")
     assert store.generation == done["generation"]
     assert Searcher(store, stand_in_encoder).ask("stock exchange", 3).passages
     # The unfinished generation's collections were dropped.
-    assert {n.rsplit("_", 1)[1] for n in client.list_collections() if n.startswith("killed_")} == {done["generation"]}
+    assert {generation_of(n) for n in client.list_collections() if n.startswith("killed_")} == {done["generation"]}
 
 
 def test_collections_left_by_a_killed_publish_are_dropped_by_the_next(tmp_path, milvus_server, stand_in_encoder):
@@ -212,9 +214,14 @@ def test_collections_left_by_a_killed_publish_are_dropped_by_the_next(tmp_path, 
     for kind, schema in list(_schemas(client, stand_in_encoder.dimension).items())[:2]:
         client.create_collection(collection_name("orphans", kind, orphan), schema=schema, index_params=_index_params(client, kind, 10))
     assert MilvusStore.open(milvus_server.uri, "orphans").generation == served["generation"]
-    latest = publish(index, milvus_server.uri, "orphans")
-    left = {n.rsplit("_", 1)[1] for n in client.list_collections() if n.startswith("orphans_")}
+    latest = publish(index, milvus_server.uri, "orphans", full=True)
+    left = {generation_of(n) for n in client.list_collections() if n.startswith("orphans_")}
     assert left == {served["generation"], latest["generation"]}
+
+
+def generation_of(name: str) -> str:
+    """The generation in a collection's name: ``{prefix}_{kind}_{generation}`` or ``{prefix}_manifest_{generation}_{n}``."""
+    return next(part for part in name.split("_") if re.fullmatch(r"g\d+", part))
 
 
 def run_qa(*args: str) -> subprocess.CompletedProcess:

@@ -366,7 +366,7 @@ class MilvusStore(Catalogue):
             row["vector"] = np.asarray(row["vector"], dtype=np.float32)
         if kind == "windows":
             row["chunk"] = int(self.layout.chunk_start[doc]) + int(row["chunk"])
-        else:
+        elif "first_window" in row:
             row["first_window"] = int(self.layout.window_start[doc]) + int(row["first_window"])
         return row
 
