@@ -291,36 +291,43 @@ class MilvusStore(Catalogue):
         return depth
 
     def dense_candidates(self, query_vector: np.ndarray, depth: int, filters: Filters) -> np.ndarray:
+        """The ``depth`` closest windows, ties in window order: Milvus is asked for a few more, as
+        which of tied rows it returns at the cut depends on how its segments lie (how the archive
+        was published), and the app cuts."""
         hits = self.call(
             "search", self.collection("windows"), data=[np.asarray(query_vector, dtype=np.float32).tolist()],
-            anns_field="vector", limit=depth, filter=self.where(filter_expression(filters)),
+            anns_field="vector", limit=min(depth + max(depth // 4, 16), _SCAN_LIMIT), filter=self.where(filter_expression(filters)),
             search_params={"metric_type": "IP", "params": {"ef": max(2 * depth, 64)}},  # ef: HNSW only
         )
-        return self.layout.window_numbers(np.array([hit["id"] for hit in hits[0]], dtype=np.int64))
+        numbers = self.layout.window_numbers(np.array([hit["id"] for hit in hits[0]], dtype=np.int64))
+        cosines = np.array([hit["distance"] for hit in hits[0]], dtype=np.float32)
+        return numbers[np.lexsort((numbers, -cosines))][:depth]
 
     def lexical_candidates(self, part: str, tokens: Sequence[str], depth: int, filters: Filters) -> np.ndarray:
         """Milvus's BM25 search picks twice ``depth`` rows; the app's BM25 (the embedded store's
-        values) keeps the best ``depth`` windows of them, so both stores choose alike."""
+        values) keeps the best ``depth`` windows of them (ties in window order), so both stores
+        choose alike."""
         if not tokens:
             return np.zeros(0, dtype=np.int64)
         kind = "windows" if part == "windows" else "chunks"
         hits = self.call(
             "search", self.collection(kind), data=[" ".join(tokens)], anns_field="sparse", limit=min(2 * depth, 16384),
             filter=self.where(filter_expression(filters)), search_params={"metric_type": "BM25"},
-            output_fields=["tokens", "length"] + ([] if part == "windows" else ["first_window", "window_count", "slot"]),
+            output_fields=["tokens", "length", "slot"] + ([] if part == "windows" else ["first_window", "window_count"]),
         )
         entities = [hit["entity"] for hit in hits[0]]
         if not entities:
             return np.zeros(0, dtype=np.int64)
         scores = self._bm25(part, tokens, [e["tokens"].split(" ") for e in entities], [e["length"] for e in entities]).sum(axis=0)
-        order = np.argsort(-scores, kind="stable")
+        keys = np.array([hit["id"] for hit in hits[0]], dtype=np.int64)
         if part == "windows":
-            return self.layout.window_numbers(np.array([hits[0][i]["id"] for i in order[:depth]], dtype=np.int64))
+            numbers = self.layout.window_numbers(keys)
+            return numbers[np.lexsort((numbers, -scores))][:depth]
         # A passage's windows in the order of its pair BM25, as the embedded store takes them.
+        first = self.layout.window_numbers(np.array([row_key(e["slot"], e["first_window"]) for e in entities], dtype=np.int64))
         windows: list[int] = []
-        for i in order:
-            first = int(self.layout.window_numbers(np.array([row_key(entities[i]["slot"], entities[i]["first_window"])]))[0])
-            windows.extend(range(first, first + entities[i]["window_count"]))
+        for i in np.lexsort((first, -scores)):
+            windows.extend(range(int(first[i]), int(first[i]) + entities[i]["window_count"]))
             if len(windows) >= depth:
                 break
         return np.array(windows[:depth], dtype=np.int64)
