@@ -411,33 +411,36 @@ def test_a_killed_publish_leaves_the_old_or_the_new_archive_and_the_next_complet
     uri = milvus_server.uri
     options = ["--store", "milvus", "--milvus-uri", uri, "--milvus-prefix", "kills"]
 
-    def served() -> tuple[str, list]:
+    def served() -> tuple[str, tuple]:
+        """The manifest served and what readers see through it: the briefings, every passage, the
+        statistics, and each question's best passage and answer. (Not every score nor the confidence: Milvus's own
+        BM25, which only picks the lexical candidates, counts rows no manifest shows, such as the
+        versions kept for the previous manifest's readers, so the candidates' margin may differ.)"""
         store = MilvusStore.open(uri, "kills")
-        return store.version, answers(Searcher(store, encoder))
+        searcher = Searcher(store, encoder)
+        asked = [searcher.ask(q, 3) for q in EVALUATION]
+        best = [(a.passages[0].citation, a.proposed and (a.proposed.text, a.proposed.citation)) for a in asked]
+        return store.version, (store.doc_ids, list(store.chunks), store.stats, best)
 
     publish(Index.load(tmp_path / "old"), uri, "kills")
-    old_version, old = served()
+    _, old = served()
     publish(Index.load(tmp_path / "new"), uri, "kills")
     _, new = served()
+    assert old != new
     for point in KILL_POINTS + ["new generation: windows", "new generation: switch"]:
         publish(Index.load(tmp_path / "old"), uri, "kills")  # back to the old archive (this completes the last kill)
         before, now = served()
-        assert_same_answers(now, old)
+        assert now == old, point
         full = ["--full"] if point.startswith("new generation") else []
         killed = run_qa("index", "--from-index", str(tmp_path / "new"), *options, *full,
                         env={KILL_AFTER: point.removeprefix("new generation: ")})
         assert killed.returncode == -9, (point, killed.stderr)
         after, now = served()
-        if point.endswith("switch"):
-            assert after != before, point
-            assert_same_answers(now, new)
-        else:
-            assert after == before, point
-            assert_same_answers(now, old)
+        assert (after != before) == point.endswith("switch"), point
+        assert now == (new if point.endswith("switch") else old), point
     completed = run_qa("index", "--from-index", str(tmp_path / "new"), *options)
     assert completed.returncode == 0, completed.stderr
-    _, now = served()
-    assert_same_answers(now, new)
+    assert served()[1] == new
     store = MilvusStore.open(uri, "kills")
     client = connect(uri)
     for kind in ("windows", "chunks", "documents", "blobs"):
