@@ -88,7 +88,7 @@ def main() -> int:
                 speaker = speakers[(row_id // 7) % len(speakers)]
                 rows.append({
                     "id": row_id, "vector": vectors[j].tolist(), "tokens": " ".join(words[drawn[j]]),
-                    "length": TOKENS_PER_ROW, "doc": doc, "doc_id": f"doc-{doc}", "speaker": speaker,
+                    "length": TOKENS_PER_ROW, "slot": doc, "doc_id": f"doc-{doc}", "speaker": speaker,
                     "speaker_key": speaker.casefold(), "is_question": bool(row_id % 9 == 0),
                     "date": f"20{21 + doc % 3}-0{1 + doc % 9}-1{doc % 10}", "chunk": row_id // 2,
                     "start": 0, "end": 400,

@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--out", type=Path, metavar="DIR", help="where to write the index (default: index/)")
     index.add_argument("--batch-size", type=int, default=None, help="encoder batch size")
     index.add_argument("--full", action="store_true",
-                       help="embed everything again instead of reusing the vectors of unchanged text")
+                       help="embed everything again instead of reusing the vectors of unchanged text; with --store "
+                       "milvus, publish a new generation instead of only the briefings that changed")
     index.add_argument("--device", default="cpu",
                        help="cpu (default), or cuda: embed on the GPU with the torch backend in large batches")
     index.add_argument("--milvus-shards", type=int, metavar="N",
@@ -236,7 +237,7 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
         if settings.store != "milvus":
             print("qa: error: --from-index publishes to a Milvus store: add --store milvus", file=sys.stderr)
             return 2
-        return publish_to_milvus(args.from_index, settings, force=True, shards=args.milvus_shards,
+        return publish_to_milvus(args.from_index, settings, full=args.full, shards=args.milvus_shards,
                                  replicas=args.milvus_replicas)
     encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.backend, device=args.device)
     batch_size = args.batch_size or (GPU_BATCH_SIZE if args.device != "cpu" else settings.batch_size)
@@ -263,8 +264,8 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
     if report.up_to_date:
         print(f"index at {report.out_dir} is up to date ({report.documents} documents, {report.chunks} passages; "
               f"checked in {report.seconds:.1f} s)")
-        return (publish_to_milvus(report.out_dir, settings, shards=args.milvus_shards, replicas=args.milvus_replicas)
-                if settings.store == "milvus" else 0)
+        return (publish_to_milvus(report.out_dir, settings, full=args.full, shards=args.milvus_shards,
+                                  replicas=args.milvus_replicas) if settings.store == "milvus" else 0)
     print(
         f"indexed {report.documents} documents, {report.chunks} passages in {report.seconds:.1f} s "
         f"({report.encoded} windows embedded, {report.reused} reused) -> {report.out_dir}"
@@ -274,23 +275,33 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     if settings.store != "milvus":
         return 0
-    return publish_to_milvus(report.out_dir, settings, shards=args.milvus_shards, replicas=args.milvus_replicas)
+    return publish_to_milvus(report.out_dir, settings, full=args.full, shards=args.milvus_shards,
+                             replicas=args.milvus_replicas)
 
 
-def publish_to_milvus(folder: Path, settings: Settings, force: bool = False, shards: int | None = None,
+def publish_to_milvus(folder: Path, settings: Settings, full: bool = False, shards: int | None = None,
                       replicas: int | None = None) -> int:
-    """Publish an embedded index to the Milvus store as a new generation (unless it is there already)."""
+    """Publish an embedded index to the Milvus store: only the briefings that changed, or a new
+    generation when the encoder, the pipeline or the schema changed (or ``full``)."""
     from qa.stores.embedded import Index
-    from qa.stores.milvus_publish import publish, published_digest, source_digest
+    from qa.stores.milvus_publish import publish
 
     index = Index.load(folder, model=settings.model)
     uri, prefix = settings.milvus_uri, settings.milvus_prefix
-    if not force and published_digest(uri, prefix) == source_digest(index.manifest):
+
+    def progress(step: str, count: int) -> None:
+        print(f"publish: {step}" + (f" {count}" if count else ""), file=sys.stderr, flush=True)
+
+    report = publish(index, uri, prefix, progress=progress, shards=shards, replicas=replicas, full=full)
+    if report.get("up_to_date"):
         print(f"Milvus index {prefix!r} at {uri} is up to date")
-        return 0
-    report = publish(index, uri, prefix, shards=shards, replicas=replicas)
-    print(f"published {report['documents']} documents, {report['chunks']} passages, {report['windows']} windows "
-          f"to Milvus index {prefix!r} at {uri} (generation {report['generation']}) in {report['seconds']:.1f} s")
+    elif report["new_generation"]:
+        print(f"published {report['documents']} documents, {report['chunks']} passages, {report['windows']} windows "
+              f"to Milvus index {prefix!r} at {uri} as generation {report['generation']} ({report['reason']}) "
+              f"in {report['seconds']:.1f} s")
+    else:
+        print(f"published {report['written']} new or changed documents and retired {report['retired']} to Milvus index "
+              f"{prefix!r} at {uri} (generation {report['generation']}, publish {report['publish']}) in {report['seconds']:.1f} s")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -17,7 +18,7 @@ from qa.query import Filters, Query
 from qa.search import Searcher
 from qa.stores.embedded import Index
 from qa.stores.milvus import MilvusStore, connect, filter_expression
-from qa.stores.milvus_publish import publish
+from qa.stores.milvus_publish import KILL_AFTER, publish
 
 QUESTIONS = [
     "Which stock exchange did MIIT sign a strategic cooperation agreement with?",
@@ -161,14 +162,15 @@ def test_publish_moves_the_alias_and_keeps_the_previous_generation_readable(tmp_
     index = Index.load(out)
     first = publish(index, milvus_server.uri, "swap")
     reader = MilvusStore.open(milvus_server.uri, "swap")
-    second = publish(index, milvus_server.uri, "swap")
+    assert publish(index, milvus_server.uri, "swap")["up_to_date"]  # nothing changed: nothing written
+    second = publish(index, milvus_server.uri, "swap", full=True)
     # A reader on the previous generation still answers after the alias moved.
     assert reader.generation == first["generation"]
     assert Searcher(reader, stand_in_encoder).ask("stock exchange", 3).passages
     assert MilvusStore.open(milvus_server.uri, "swap").generation == second["generation"]
-    third = publish(index, milvus_server.uri, "swap")
+    third = publish(index, milvus_server.uri, "swap", full=True)
     names = connect(milvus_server.uri).list_collections()
-    generations = {name.rsplit("_", 1)[1] for name in names if name.startswith("swap_")}
+    generations = {generation_of(name) for name in names if name.startswith("swap_")}
     assert generations == {second["generation"], third["generation"]}  # the one before the previous is dropped
 
 
@@ -189,13 +191,13 @@ def test_a_publish_that_fails_midway_leaves_the_previous_generation_serving(tmp_
 
     monkeypatch.setattr(client, "insert", failing_insert)
     with pytest.raises(RuntimeError, match="killed"):
-        publish(index, milvus_server.uri, "killed")
+        publish(index, milvus_server.uri, "killed", full=True)
     monkeypatch.undo()
     store = MilvusStore.open(milvus_server.uri, "killed")
     assert store.generation == done["generation"]
     assert Searcher(store, stand_in_encoder).ask("stock exchange", 3).passages
     # The unfinished generation's collections were dropped.
-    assert {n.rsplit("_", 1)[1] for n in client.list_collections() if n.startswith("killed_")} == {done["generation"]}
+    assert {generation_of(n) for n in client.list_collections() if n.startswith("killed_")} == {done["generation"]}
 
 
 def test_collections_left_by_a_killed_publish_are_dropped_by_the_next(tmp_path, milvus_server, stand_in_encoder):
@@ -213,14 +215,19 @@ def test_collections_left_by_a_killed_publish_are_dropped_by_the_next(tmp_path, 
     for kind, schema in list(_schemas(client, stand_in_encoder.dimension).items())[:2]:
         client.create_collection(collection_name("orphans", kind, orphan), schema=schema, index_params=_index_params(client, kind, 10))
     assert MilvusStore.open(milvus_server.uri, "orphans").generation == served["generation"]
-    latest = publish(index, milvus_server.uri, "orphans")
-    left = {n.rsplit("_", 1)[1] for n in client.list_collections() if n.startswith("orphans_")}
+    latest = publish(index, milvus_server.uri, "orphans", full=True)
+    left = {generation_of(n) for n in client.list_collections() if n.startswith("orphans_")}
     assert left == {served["generation"], latest["generation"]}
 
 
-def run_qa(*args: str) -> subprocess.CompletedProcess:
+def generation_of(name: str) -> str:
+    """The generation in a collection's name: ``{prefix}_{kind}_{generation}`` or ``{prefix}_manifest_{generation}_{n}``."""
+    return next(part for part in name.split("_") if re.fullmatch(r"g\d+", part))
+
+
+def run_qa(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "qa.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                          timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
 
 
 @pytest.mark.slow
@@ -287,3 +294,157 @@ def test_a_build_without_a_local_folder_reuses_the_vectors_in_milvus(tmp_path, m
 
 def searcher_threshold(searcher) -> float:
     return searcher.answer_model.threshold
+
+
+# ---------------------------------------------------------------------------------------------
+# Publishing by briefing (issue 26)
+
+EVALUATION = QUESTIONS + [
+    "lighthouse fund for coastal towns",
+    "What did the press secretary say about the call with President Xi?",
+    "trade approach to China",
+    "tulip festival parade",
+]
+NEW_BRIEFING = "MS. HOLT:  The lighthouse fund opens on Monday with 40 million for coastal towns.\n"
+
+
+def answers(searcher: Searcher) -> list:
+    """What each evaluation question gets: passages (citation, score, highlights) and the answer."""
+    out = []
+    for question in EVALUATION:
+        answer = searcher.ask(question, 10)
+        out.append((question, [(p.citation, round(p.score, 4), p.highlights) for p in answer.passages],
+                    (answer.proposed.text, answer.proposed.citation) if answer.proposed else None,
+                    round(answer.confidence, 4), answer.answered))
+    return out
+
+
+def assert_same_answers(left: list, right: list) -> None:
+    for (question, *one), (_, *other) in zip(left, right, strict=True):
+        assert [(c, h) for c, _, h in one[0]] == [(c, h) for c, _, h in other[0]], question
+        assert np.allclose([s for _, s, _ in one[0]], [s for _, s, _ in other[0]], atol=1e-3), question
+        assert one[1:] == other[1:] or abs(one[2] - other[2]) < 1e-3, question
+
+
+def edits(source):
+    """Three changes to a corpus, one after another: add a briefing, change one, remove one."""
+    names = sorted(p.name for p in source.glob("*.txt"))
+    yield "add", lambda: (source / "2025-11-02_new.txt").write_text(NEW_BRIEFING, encoding="utf-8")
+    changed = source / names[-1]
+    yield "change", lambda: changed.write_text(changed.read_text(encoding="utf-8") + "\nMR. KIRBY:  One more thing on the "
+                                               "lighthouse fund: it also covers harbour repairs.\n", encoding="utf-8")
+    yield "remove", lambda: (source / names[0]).unlink()
+
+
+def test_publishing_by_briefing_gives_the_answers_of_a_full_publish(tmp_path, corpus_dir, milvus_server, encoder):
+    """After each of: add a briefing, change one, remove one, published by briefing: the same rows,
+    passages, scores and answers as a full publish of the same index, and the embedded store's
+    passage signals; only the changed briefing's rows are written. With the real model: the
+    stand-in's vectors tie by the hundred (every window sharing no word with a question is at 0),
+    and which tied rows a search returns at its cut depends on how Milvus's segments lie."""
+    import shutil
+
+    source = tmp_path / "src"
+    shutil.copytree(corpus_dir, source)
+    build_index([source], tmp_path / "index", encoder)
+    first = publish(Index.load(tmp_path / "index"), milvus_server.uri, "byone")
+    assert first["new_generation"]
+    for step, (what, edit) in enumerate(edits(source), start=1):
+        edit()
+        build_index([source], tmp_path / "index", encoder)
+        index = Index.load(tmp_path / "index")
+        done = publish(index, milvus_server.uri, "byone")
+        assert not done["new_generation"] and done["publish"] == step + 1, what
+        assert (done["written"], done["retired"]) == {"add": (1, 0), "change": (1, 1), "remove": (0, 1)}[what]
+        full = publish(index, milvus_server.uri, f"whole{step}")
+        incremental, whole = MilvusStore.open(milvus_server.uri, "byone"), MilvusStore.open(milvus_server.uri, f"whole{step}")
+        assert incremental.version.endswith(f"/{step + 1}") and whole.version.endswith("/1")
+        assert list(incremental.chunks) == list(whole.chunks) == index.chunks, what
+        assert incremental.doc_ids == whole.doc_ids == index.doc_ids
+        assert all(incremental.window_span(w) == index.window_span(w) for w in range(len(index.windows)))
+        assert incremental.stats == whole.stats
+        assert_same_answers(answers(Searcher(incremental, encoder)), answers(Searcher(whole, encoder)))
+        embedded = Searcher(index, encoder)
+        milvus = Searcher(incremental, encoder)
+        for question in EVALUATION:
+            vector = embedded.encoder.encode([question])[0]
+            candidates = np.unique(embedded.ranker.signals(Query.of(question, vector)).candidates)
+            left = embedded.ranker.signals_at(Query.of(question, vector), candidates)
+            right = milvus.ranker.signals_at(Query.of(question, vector), candidates)
+            for name in ("dense", "window_lexical", "pair_lexical", "document", "document_dense", "speaker"):
+                assert np.allclose(getattr(left, name), getattr(right, name), atol=1e-4), (what, question, name)
+            assert embedded.ask(question, 5).passages[0].citation == milvus.ask(question, 5).passages[0].citation
+        assert full["windows"] == done["windows"]
+
+
+def test_a_changed_encoder_or_full_writes_a_new_generation(tmp_path, milvus_server, stand_in_encoder):
+    from qa.stores.milvus_publish import generation_reason, live_manifest
+
+    build_index([SEEDS], tmp_path / "index", stand_in_encoder)
+    index = Index.load(tmp_path / "index")
+    publish(index, milvus_server.uri, "reasons")
+    live = live_manifest(milvus_server.uri, "reasons")
+    assert generation_reason(index, live, False, None, None) == ""
+    assert generation_reason(index, live, True, None, None) == "--full"
+    other = {**live, "model": "another-model"}
+    assert "model" in generation_reason(index, other, False, None, None)
+    assert "schema" in generation_reason(index, {**live, "schema_version": 1}, False, None, None)
+    assert "pipeline" in generation_reason(index, {**live, "pipeline": "older"}, False, None, None)
+
+
+KILL_POINTS = ["windows", "rows", "statistics", "flush", "switch"]
+
+
+@pytest.mark.slow
+def test_a_killed_publish_leaves_the_old_or_the_new_archive_and_the_next_completes_it(tmp_path, corpus_dir, milvus_server,
+                                                                                     encoder):
+    """``qa index --from-index`` killed (SIGKILL, by the publisher's test hook) after each step:
+    readers see the whole old archive (killed before the switch) or the whole new one (after it),
+    never a mix, and the next publish completes it: the new archive, nothing left over."""
+    import shutil
+
+    source = tmp_path / "src"
+    shutil.copytree(corpus_dir, source)
+    build_index([source], tmp_path / "old", encoder)
+    for _, edit in edits(source):
+        edit()
+    build_index([source], tmp_path / "new", encoder)
+    uri = milvus_server.uri
+    options = ["--store", "milvus", "--milvus-uri", uri, "--milvus-prefix", "kills"]
+
+    def served() -> tuple[str, tuple]:
+        """The manifest served and what readers see through it: the briefings, every passage, the
+        statistics, and each question's best passage and answer. (Not every score nor the confidence: Milvus's own
+        BM25, which only picks the lexical candidates, counts rows no manifest shows, such as the
+        versions kept for the previous manifest's readers, so the candidates' margin may differ.)"""
+        store = MilvusStore.open(uri, "kills")
+        searcher = Searcher(store, encoder)
+        asked = [searcher.ask(q, 3) for q in EVALUATION]
+        best = [(a.passages[0].citation, a.proposed and (a.proposed.text, a.proposed.citation)) for a in asked]
+        return store.version, (store.doc_ids, list(store.chunks), store.stats, best)
+
+    publish(Index.load(tmp_path / "old"), uri, "kills")
+    _, old = served()
+    publish(Index.load(tmp_path / "new"), uri, "kills")
+    _, new = served()
+    assert old != new
+    for point in KILL_POINTS + ["new generation: windows", "new generation: switch"]:
+        publish(Index.load(tmp_path / "old"), uri, "kills")  # back to the old archive (this completes the last kill)
+        before, now = served()
+        assert now == old, point
+        full = ["--full"] if point.startswith("new generation") else []
+        killed = run_qa("index", "--from-index", str(tmp_path / "new"), *options, *full,
+                        env={KILL_AFTER: point.removeprefix("new generation: ")})
+        assert killed.returncode == -9, (point, killed.stderr)
+        after, now = served()
+        assert (after != before) == point.endswith("switch"), point
+        assert now == (new if point.endswith("switch") else old), point
+    completed = run_qa("index", "--from-index", str(tmp_path / "new"), *options)
+    assert completed.returncode == 0, completed.stderr
+    assert served()[1] == new
+    store = MilvusStore.open(uri, "kills")
+    client = connect(uri)
+    for kind in ("windows", "chunks", "documents", "blobs"):
+        left = client.query(store.collection(kind), filter=f"slot > {store.manifest['last_slot']}", output_fields=["count(*)"])
+        assert left[0]["count(*)"] == 0, kind
+    assert client.query(store.collection("terms"), filter=f"publish > {store.publish}", output_fields=["count(*)"])[0]["count(*)"] == 0
