@@ -298,7 +298,7 @@ def fill(client, names: dict, source: Source, windows: int, rng: np.random.Gener
             speaker = real.get("speaker") or ""
             rows.append({
                 "id": number, "vector": block[j].tolist(), "tokens": source.window_tokens[s],
-                "length": source.window_lengths[s], "doc": doc, "doc_id": doc_ids[doc], "speaker": speaker,
+                "length": source.window_lengths[s], "slot": doc, "doc_id": doc_ids[doc], "speaker": speaker,
                 "speaker_key": speaker.casefold(), "is_question": bool(real.get("is_question")),
                 "date": source.documents[doc_sources[doc]].get("date") or "",
                 "chunk": min(number * chunks // windows, chunks - 1), "start": start, "end": end,
@@ -315,7 +315,7 @@ def fill(client, names: dict, source: Source, windows: int, rng: np.random.Gener
             doc = min(number * documents // chunks, documents - 1)
             speaker = real.get("speaker") or ""
             rows.append({
-                "id": number, "tokens": source.chunk_tokens[s], "length": source.chunk_lengths[s], "doc": doc,
+                "id": number, "tokens": source.chunk_tokens[s], "length": source.chunk_lengths[s], "slot": doc,
                 "doc_id": doc_ids[doc], "speaker": speaker, "speaker_key": speaker.casefold(),
                 "is_question": bool(real.get("is_question")), "date": source.documents[doc_sources[doc]].get("date") or "",
                 "chunk": json.dumps(real, ensure_ascii=False)[:65000],
@@ -329,7 +329,7 @@ def fill(client, names: dict, source: Source, windows: int, rng: np.random.Gener
     for number, s in enumerate(doc_sources.tolist()):
         real = source.documents[s]
         document_rows.append({
-            "id": doc_ids[number], "doc_id": doc_ids[number], "number": number, "path": real["path"],
+            "id": number, "doc_id": doc_ids[number], "slot": number, "path": real["path"],
             "title": real["title"], "source": real.get("source") or "", "url": real.get("url") or "",
             "format": real.get("format") or "", "content_hash": real.get("content_hash") or "", "copies": "[]",
             "date": real.get("date") or "", "tokens": " ".join(tokenize(real["profile"]))[:65000] or "",
@@ -338,7 +338,8 @@ def fill(client, names: dict, source: Source, windows: int, rng: np.random.Gener
         for name, text in ((f"raw:{doc_ids[number]}", real["raw"]),
                            (f"turns:{doc_ids[number]}", json.dumps(real.get("turns") or [], ensure_ascii=False))):
             pieces = [text[i : i + 16000] for i in range(0, len(text), 16000)] or [""]
-            blob_rows += [{"id": f"{name}#{n}", "name": name, "part": n, "text": piece, "placeholder": placeholder}
+            blob_rows += [{"id": f"{name}#{n}", "name": name, "part": n, "slot": number, "text": piece,
+                           "placeholder": placeholder}
                           for n, piece in enumerate(pieces)]
         if len(blob_rows) >= 500:
             insert("blobs", blob_rows)
@@ -348,7 +349,8 @@ def fill(client, names: dict, source: Source, windows: int, rng: np.random.Gener
     for first in range(0, len(document_rows), BATCH):
         insert("documents", document_rows[first : first + BATCH])
     # The vocabulary does not grow with the rows drawn from it: terms holds the source's words.
-    term_rows = [{"id": token, "token": token, "windows": 1, "pairs": 1, "documents": 1, "placeholder": placeholder}
+    term_rows = [{"id": token, "token": token, "publish": 0, "windows": 1, "pairs": 1, "documents": 1,
+                  "placeholder": placeholder}
                  for token in source.vocabulary if len(token.encode()) <= 1000]
     for first in range(0, len(term_rows), BATCH):
         insert("terms", term_rows[first : first + BATCH])
