@@ -34,7 +34,7 @@ SOURCES = [REPO / "seeds", SHARED / "corpus" / "wh-press-briefings", SHARED / "c
            SHARED / "corpus" / "formats" / "pdf", SHARED / "corpus" / "formats" / "vtt"]
 # Said by reporters and by officials in the archive (the script checks both roles occur).
 PHRASES = ("Red Sea", "fentanyl", "Taiwan Strait", "supply chain", "student debt", "Title 42", "Nord Stream",
-           "wolf warrior")
+           "debt ceiling")
 MARKDOWN_ESCAPE = re.compile(r"\\[\[\]_*#`\\]")
 
 

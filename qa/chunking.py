@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 
 from qa.answer_types import kinds_present
 from qa.lexical import tokenize
-from qa.text import collapse_whitespace, sentence_spans, trim_span, word_count
+from qa.text import collapse_whitespace, sentence_spans, trim_span, without_strike_tags, word_count
 from qa.transcripts import Transcript, Turn
 
 # The model reads at most 256 word-pieces; about 200 words fill that, so longer turns are split.
@@ -194,8 +194,6 @@ def chunk_all(transcripts: list[Transcript]) -> list[Chunk]:
     return chunks
 
 
-# Strike-out tags (the transcripts print corrections as <s>word</s>); Markdown is resolved on reading.
-_MARKUP = re.compile(r"</?s>")
 
 
 def embedding_text(chunk: Chunk) -> str:
@@ -237,4 +235,4 @@ def window_spans(raw: str, chunk: Chunk, max_words: int = WINDOW_WORDS,
 def clean_for_model(text: str) -> str:
     """Text without struck-out words, for the encoder and the BM25 index."""
     text = re.sub(r"<s>.*?</s>", " ", text, flags=re.S)
-    return collapse_whitespace(_MARKUP.sub("", text))
+    return collapse_whitespace(without_strike_tags(text))

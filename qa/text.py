@@ -13,6 +13,15 @@ def collapse_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
+# Strike-out tags: the transcripts print a correction as "<s>director</s> [Administrator]".
+STRIKE_TAG = re.compile(r"</?s>")
+
+
+def without_strike_tags(text: str) -> str:
+    """``text`` with the strike-out tags taken out, the words they mark kept."""
+    return STRIKE_TAG.sub("", text)
+
+
 # Code points a typed question or filter never holds: lone surrogates (not text at all: they cannot
 # be written as UTF-8) and control characters other than tab and line breaks.
 _UNTYPABLE = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from qa.text import collapse_whitespace, sentence_spans, trim_span
+from qa.text import collapse_whitespace, sentence_spans, trim_span, without_strike_tags
 
 REPORTER = "Reporter"
 
@@ -98,10 +98,14 @@ class Transcript:
 
     def posting_key(self) -> str:
         """What two postings of one briefing share: the speakers' words, turn by turn, whitespace
-        collapsed (a different header or footer, front matter or address does not count); the
-        whole text for a document without turns."""
-        words = [(t.speaker or "", collapse_whitespace(self.raw[t.start : t.end])) for t in self.turns]
-        basis = repr(words) if words else collapse_whitespace(self.raw)
+        collapsed and strike-out tags taken out (a different header or footer, front matter or
+        address does not count, nor a correction marked in one posting only); the whole text for a
+        document without turns."""
+        def words(start: int, end: int) -> str:
+            return collapse_whitespace(without_strike_tags(self.raw[start:end]))
+
+        turns = [(t.speaker or "", words(t.start, t.end)) for t in self.turns]
+        basis = repr(turns) if turns else words(0, len(self.raw))
         return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()
 
     def reply_to(self, question: int) -> Turn | None:
