@@ -56,12 +56,13 @@ def readiness(searcher: Searcher | None) -> JSONResponse:
     """/readyz: the model and index are loaded and the store answers now (a bounded call)."""
     if searcher is None:
         return JSONResponse({"status": "unavailable", "store": "", "detail": "still loading"}, status_code=503)
-    store = searcher.index.kind
+    store, archive = searcher.index.kind, searcher.index.version
     try:
         searcher.index.check()
     except StoreUnavailable as error:
-        return JSONResponse({"status": "unavailable", "store": store, "detail": str(error)}, status_code=503)
-    return JSONResponse({"status": "ready", "store": store, "detail": None})
+        return JSONResponse({"status": "unavailable", "store": store, "archive": archive, "detail": str(error)},
+                            status_code=503)
+    return JSONResponse({"status": "ready", "store": store, "archive": archive, "detail": None})
 
 
 def answer_response(answer: Answer) -> Response:
@@ -216,7 +217,7 @@ def healthz(request: Request, searcher: Serving) -> Health:
     reloader = request.app.state.reloader
     return Health(
         status="ok", version=__version__, model=searcher.index.model, backend=searcher.index.encoder_backend,
-        documents=len(searcher.index.documents), chunks=len(searcher.index.chunks),
+        documents=len(searcher.index.documents), chunks=len(searcher.index.chunks), archive=searcher.index.version,
         reloads=reloader.reloads, reload_refused=reloader.refused,
     )
 

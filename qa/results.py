@@ -320,6 +320,8 @@ class Health(BaseModel):
     backend: str
     documents: int
     chunks: int
+    archive: str = Field("", description="Which version of the archive this process serves: the index folder "
+                         "and when it was built, or the Milvus generation and publish.")
     reloads: int = Field(0, description="How many rebuilt indexes this process has swapped in.")
     reload_refused: str | None = Field(
         None, description="Why the last rebuilt index this process saw was refused (the old one kept "
@@ -329,6 +331,7 @@ class Health(BaseModel):
 class Ready(BaseModel):
     status: str = Field(description="'ready', or 'unavailable' with a 503.")
     store: str = Field(description="Which store serves the index: 'embedded' or 'milvus'.")
+    archive: str = Field("", description="Which version of the archive is served (as in /healthz).")
     detail: str | None = None
 
 

@@ -44,7 +44,10 @@ def milvus_live(milvus_server, built_index, tmp_path_factory):
 def test_readyz_and_answers_from_milvus(milvus_live):
     base, _, _ = milvus_live
     with httpx.Client(base_url=base, timeout=30) as http:
-        assert http.get("/readyz").json() == {"status": "ready", "store": "milvus", "detail": None}
+        ready = http.get("/readyz").json()
+        assert {k: ready[k] for k in ("status", "store", "detail")} == {"status": "ready", "store": "milvus", "detail": None}
+        # It says which version of the archive it serves, as /healthz does.
+        assert ready["archive"] and ready["archive"] == http.get("/healthz").json()["archive"]
         body = http.post("/api/ask", json={"question": QUESTIONS[0], "k": 3}).json()
         assert "73 specific support measures" in body["answer"]["text"]
 
@@ -63,7 +66,8 @@ def test_a_publish_under_load_fails_no_request(milvus_live, milvus_server, built
     next_index = tmp_path / "next"
     shutil.copytree(built_index.resolve(), next_index)
     build_index([corpus_dir, extra], next_index, encoder)
-    documents_before = httpx.get(f"{base}/healthz", timeout=30).json()["documents"]
+    health_before = httpx.get(f"{base}/healthz", timeout=30).json()
+    documents_before = health_before["documents"]
 
     failures: list[str] = []
     answered = [0]
@@ -99,6 +103,10 @@ def test_a_publish_under_load_fails_no_request(milvus_live, milvus_server, built
             thread.join()
     assert not failures, failures[:5]
     assert answered[0] > 10
+    # The replica says it serves the new version of the archive.
+    health = httpx.get(f"{base}/healthz", timeout=30).json()
+    assert health["archive"] != health_before["archive"]
+    assert httpx.get(f"{base}/readyz", timeout=30).json()["archive"] == health["archive"]
     found = httpx.post(f"{base}/api/ask", json={"question": "lighthouse restoration fund coastal towns", "k": 1}, timeout=30)
     assert "lighthouse restoration fund" in found.json()["passages"][0]["text"]
 

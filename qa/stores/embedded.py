@@ -93,6 +93,12 @@ class Index(Catalogue):
 
     # -- the store seam (qa.stores.seam.Store) --------------------------------------------------
 
+    @property
+    def version(self) -> str:
+        """The build this index is: its versioned folder and when it was built."""
+        folder = self.directory.name if self.directory is not None else "memory"
+        return f"{folder} built {self.manifest.get('built_at', '?')}"
+
     def check(self) -> None:
         """An embedded index in memory is always there."""
 

@@ -128,6 +128,11 @@ class Store(Protocol):
     kind: str  # which store this is: one of STORES
 
     @property
+    def version(self) -> str:
+        """Which version of the archive the store reads (readiness and /healthz say it)."""
+        ...
+
+    @property
     def model(self) -> str: ...
 
     @property
