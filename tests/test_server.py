@@ -93,4 +93,9 @@ def test_a_client_that_sends_a_large_body_before_reading_gets_the_413(live_serve
 
 def test_readyz_says_ready_with_the_embedded_store(live_server):
     response = httpx.get(f"{live_server}/readyz", timeout=30)
-    assert response.status_code == 200 and response.json() == {"status": "ready", "store": "embedded", "detail": None}
+    body = response.json()
+    assert response.status_code == 200 and {k: body[k] for k in ("status", "store", "detail")} == {
+        "status": "ready", "store": "embedded", "detail": None}
+    # Which build it serves: the index's versioned folder and when it was built, as /healthz says.
+    assert body["archive"].startswith(".index.v-") and " built " in body["archive"]
+    assert body["archive"] == httpx.get(f"{live_server}/healthz", timeout=30).json()["archive"]
