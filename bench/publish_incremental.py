@@ -62,6 +62,29 @@ def without_one(index_dir: Path, root: Path, work: Path, leave_out: str) -> Path
     return out
 
 
+DOC = REPO / "docs" / "deploying.md"
+FIGURES = REPO / "bench" / "publish_incremental.json"
+START = "<!-- publish: written by bench/publish_incremental.py from bench/publish_incremental.json; do not edit -->"
+END = "<!-- /publish -->"
+
+
+def render(report: dict) -> str:
+    """The sentence of docs/deploying.md that quotes the measurement."""
+    machine, archive = report["machine"], report["archive"]
+    return (f"On {report['engine']} ({machine['cores']} cores, {machine['cpu']}; commit {report['commit']}, "
+            f"{report['date']}), adding one {report['added_briefing']['windows']:,}-window briefing to the "
+            f"{archive['windows']:,}-window archive of `make eval` ({archive['documents']} documents) took "
+            f"{report['incremental_add_one_s']} s, a new generation of the same archive "
+            f"{report['full_publish_same_archive_s']} s: {report['ratio_full_to_incremental']} times less.")
+
+
+def rendered() -> dict[Path, str]:
+    from sizing_table import replace_block
+
+    report = json.loads(FIGURES.read_text(encoding="utf-8"))
+    return {DOC: replace_block(DOC.read_text(encoding="utf-8"), render(report), START, END)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--index", type=Path, default=REPO / ".cache" / "eval-index")
@@ -69,8 +92,13 @@ def main() -> None:
                         "default: the folder above the index's folder, as for .cache/eval-index)")
     parser.add_argument("--leave-out", default="2023-08-22_wh_gaggle-nsa-sullivan-2.txt",
                         help="the briefing added by the incremental publish")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "publish_incremental.json")
+    parser.add_argument("--out", type=Path, default=FIGURES)
+    parser.add_argument("--docs", action="store_true", help="only write docs/deploying.md's sentence from the figures")
     args = parser.parse_args()
+    if args.docs:
+        for path, text in rendered().items():
+            path.write_text(text, encoding="utf-8")
+        return
 
     from run import start_milvus
 
@@ -109,6 +137,9 @@ def main() -> None:
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
+    if args.out == FIGURES:
+        for path, text in rendered().items():
+            path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -300,12 +300,13 @@ def render(figures: dict | None) -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, body: str) -> str:
-    if START not in text or END not in text:
-        raise SystemExit(f"sizing_table: the markers are missing from {DOC}")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{body}\n{END}{tail}"
+def replace_block(text: str, body: str, start: str = START, end: str = END) -> str:
+    """``text`` with what stands between the markers ``start`` and ``end`` replaced by ``body``."""
+    if start not in text or end not in text:
+        raise SystemExit(f"the markers {start!r} are missing")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
 
 
 def rendered() -> dict[Path, str]:

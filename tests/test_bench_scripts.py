@@ -110,3 +110,11 @@ def test_the_sizing_table_in_the_docs_is_what_sizing_table_writes():
         pytest.skip("no bench/milvus_sizing.json recorded")
     for path, text in sizing_table.rendered().items():
         assert path.read_text(encoding="utf-8") == text, f"{path.name}: run bench/sizing_table.py"
+
+
+def test_the_publish_figures_in_the_docs_are_what_publish_incremental_writes():
+    sys.path.insert(0, str(REPO / "bench"))
+    import publish_incremental
+
+    for path, text in publish_incremental.rendered().items():
+        assert path.read_text(encoding="utf-8") == text, f"{path.name}: run bench/publish_incremental.py --docs"
