@@ -77,7 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     global_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+    _index_command(commands)
+    _ask_command(commands)
+    _scans_command(commands)
+    _eval_command(commands)
+    _calibrate_command(commands)
+    _train_command(commands)
+    _serve_command(commands)
+    return parser
 
+
+def _index_command(commands) -> None:
+    """qa index: build (or publish) the index."""
     index = subcommand(commands, "index", help="build the index from transcript folders")
     index.add_argument("--source", action="append", type=Path, metavar="DIR",
                        help="a folder (or file) of transcripts; repeat for several (default: seeds/)")
@@ -97,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_options(index, "with milvus, --out is the local build folder whose vectors later builds reuse")
     index.set_defaults(handler=run_index)
 
+
+def _ask_command(commands) -> None:
+    """qa ask: a question, its answer and passages."""
     ask = subcommand(commands, "ask", help="ask a question and print the cited passages")
     ask.add_argument("question")
     ask.add_argument("-k", type=int, default=5, help="how many passages (1-50, default 5)")
@@ -108,10 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_options(ask)
     ask.set_defaults(handler=run_ask)
 
+
+def _scans_command(commands) -> None:
+    """qa timeline and qa export: the whole archive's matches."""
     for name, helptext in (("timeline", "how many passages and briefings match, per month (or year)"),
                            ("export", "every matching passage with its citation, as CSV or JSON lines")):
         command = subcommand(commands, name, help=helptext)
-        command.add_argument("question", help='a question or a query: "exact phrase", -word, speaker:, after:, before:')
+        command.add_argument("question", help='a question or a query: "exact phrase", -word, speaker:, after:, before:, '
+                             'role:')
         add_filter_options(command)
         if name == "timeline":
             command.add_argument("--json", action="store_true", help="print exactly the JSON of GET /api/timeline")
@@ -122,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_store_options(command)
         command.set_defaults(handler=run_timeline if name == "timeline" else run_export)
 
+
+def _eval_command(commands) -> None:
+    """qa eval: measure ranking and answers."""
     evaluate = subcommand(
         commands, "eval", help="measure Hit@1, Hit@5, MRR@10 and the answer's precision, coverage and abstention")
     evaluate.add_argument("--questions", type=Path, action="append", required=True, metavar="FILE",
@@ -144,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_options(evaluate)
     evaluate.set_defaults(handler=run_eval)
 
+
+def _calibrate_command(commands) -> None:
+    """qa calibrate: fit the answer model."""
     calibrate = subcommand(
         commands, "calibrate", help="fit the answer model (which sentence answers, and the confidence to show it)")
     calibrate.add_argument("--questions", type=Path, action="append", required=True, metavar="FILE",
@@ -163,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the threshold is the lowest at which the out-of-fold precision holds this")
     calibrate.set_defaults(handler=run_calibrate)
 
+
+def _train_command(commands) -> None:
+    """qa train: train the cross-encoder."""
     train = subcommand(
         commands, "train", help="train the cross-encoder that picks the answering sentence (make train: the shipped one)")
     train.add_argument("--questions", type=Path, action="append", required=True, metavar="FILE",
@@ -178,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train on the first N questions only (a quick check of the whole path)")
     train.set_defaults(handler=run_train)
 
+
+def _serve_command(commands) -> None:
+    """qa serve: the web page and the API."""
     serve = subcommand(commands, "serve", help="serve the web page and JSON API")
     serve.add_argument("--index", type=Path, metavar="DIR", help="the index folder (default: index/)")
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
@@ -185,7 +215,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="worker processes sharing the on-disk index (default 1)")
     add_store_options(serve)
     serve.set_defaults(handler=run_serve)
-    return parser
 
 
 def add_filter_options(command: argparse.ArgumentParser) -> None:
