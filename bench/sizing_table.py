@@ -19,6 +19,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FIGURES = REPO / "bench" / "milvus_sizing.json"
+# Recall at 1M windows: runs of bench/milvus_sizing.py whose larger size is 1,000,000 (--out these files).
+RUNS_1M = (REPO / "bench" / "milvus_sizing_1m.json", REPO / "bench" / "milvus_sizing_1m_hnsw.json")
 DOC = REPO / "docs" / "deploying.md"
 START = "<!-- sizing: written by bench/sizing_table.py from bench/milvus_sizing.json; do not edit -->"
 END = "<!-- /sizing -->"
@@ -263,6 +265,7 @@ def render(figures: dict | None) -> str:
             sweep = ", ".join(f"{json.dumps(r['params']) if r['params'] else 'default'}: {r['recall']:.3f}"
                               for r in entry["recall"])
             lines.append(f"- {index_type}: {sweep}")
+    lines += recall_at_a_million()
     per_doc = figures["source"]["windows_per_document"]
     lines += ["", f"**Computed** for a Milvus cluster (not measured: no cluster can run here). Windows per briefing: "
                   f"{per_doc:,.1f} (the real index: {figures['source']['windows']:,} windows, "
@@ -307,6 +310,25 @@ def replace_block(text: str, body: str, start: str = START, end: str = END) -> s
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def recall_at_a_million() -> list[str]:
+    """The recall@10 lines of the runs at 1,000,000 windows (``RUNS_1M``), when there are any."""
+    runs = [json.loads(path.read_text(encoding="utf-8")) for path in RUNS_1M if path.exists()]
+    if not runs:
+        return []
+    lines = ["", "Recall@10 at 1,000,000 windows (the same measurement, 200 held-out query vectors; runs at commit "
+             + ", ".join(f"{run['commit']} ({run['when'][:10]}, {len(run['sizes'])} sizes, "
+                         f"{run['seconds']:,.0f} s)" for run in runs) + "):", ""]
+    for run in runs:
+        for index_type, entry in run["sizes"][-1]["dense"].items():
+            if "recall_at_10" in entry and not (index_type == "FLAT" and run is not runs[0]):
+                sweep = ", ".join(f"{json.dumps(r['params']) if r['params'] else 'default'}: {r['recall']:.3f}"
+                                  for r in entry["recall_at_10"])
+                lines.append(f"- {index_type}: {sweep}")
+            elif "refused" in entry and index_type in ("HNSW", "IVF_SQ8"):
+                lines.append(f"- {index_type}: not measured in this run (`{entry['refused'][:90]}`)")
+    return lines
 
 
 def rendered() -> dict[Path, str]:
