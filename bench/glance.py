@@ -176,10 +176,15 @@ def main() -> int:
     if args.eval:
         EVAL_FILE.write_text(json.dumps(compact(json.loads(args.eval.read_text(encoding="utf-8"))), indent=2) + "\n",
                              encoding="utf-8")
-    for path, text in rendered().items():
+    write_pages(rendered())
+    return 0
+
+
+def write_pages(pages: dict[Path, str]) -> None:
+    """Write each page's new text (what a measuring tool rendered between its markers)."""
+    for path, text in pages.items():
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path.relative_to(REPO)}")
-    return 0
 
 
 if __name__ == "__main__":

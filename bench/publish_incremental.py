@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
+from glance import write_pages  # noqa: E402
+
 
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -96,8 +98,7 @@ def main() -> None:
     parser.add_argument("--docs", action="store_true", help="only write docs/deploying.md's sentence from the figures")
     args = parser.parse_args()
     if args.docs:
-        for path, text in rendered().items():
-            path.write_text(text, encoding="utf-8")
+        write_pages(rendered())
         return
 
     from run import start_milvus
@@ -138,8 +139,7 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     if args.out == FIGURES:
-        for path, text in rendered().items():
-            path.write_text(text, encoding="utf-8")
+        write_pages(rendered())
 
 
 if __name__ == "__main__":

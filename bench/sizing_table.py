@@ -340,9 +340,9 @@ def rendered() -> dict[Path, str]:
 
 
 def main() -> int:
-    for path, text in rendered().items():
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path.relative_to(REPO)}")
+    from glance import write_pages
+
+    write_pages(rendered())
     return 0
 
 
